@@ -1,0 +1,51 @@
+"""Base model + task head + strategy → the model that trains (or predicts).
+
+Training and loading a finished run go through this one function, so a saved run rebuilds
+exactly the module tree it was trained as before its trained weights are loaded back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from tunewise.config import Config
+from tunewise.models import ModelSource, load_backbone, load_tokenizer, resolve
+from tunewise.registry import STRATEGIES
+from tunewise.strategies.base import Strategy
+from tunewise.tasks.base import Task
+
+
+@dataclass
+class Assembled:
+    model: nn.Module
+    tokenizer: Any
+    strategy: Strategy
+    source: ModelSource
+
+
+def load_base(cfg: Config) -> tuple[ModelSource, Any, nn.Module]:
+    """Resolve `model.name` and load its tokenizer and bare backbone."""
+    source = resolve(cfg.model.name, cfg.model.gguf_file, cfg.model.revision)
+    kwargs: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
+    if cfg.model.revision and not source.alias:
+        kwargs["revision"] = cfg.model.revision
+    tokenizer = load_tokenizer(source, **kwargs)
+    backbone = load_backbone(source, **kwargs)
+    if getattr(backbone.config, "pad_token_id", None) is None:
+        backbone.config.pad_token_id = tokenizer.pad_token_id
+    return source, tokenizer, backbone
+
+
+def assemble(cfg: Config, task: Task, tokenizer: Any | None = None) -> Assembled:
+    """Build the trainable model; `tokenizer` overrides the base model's (a saved run's copy)."""
+    from transformers import set_seed
+
+    set_seed(cfg.seed)  # the head's initial weights depend on it
+    source, base_tokenizer, backbone = load_base(cfg)
+    model = task.build_model(backbone)
+    strategy: Strategy = STRATEGIES.get(cfg.strategy.name)(cfg.strategy)
+    model = strategy.apply(model, task.head_modules)
+    return Assembled(model, tokenizer or base_tokenizer, strategy, source)

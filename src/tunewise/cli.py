@@ -1,0 +1,155 @@
+"""The `tunewise` command line: thin wrappers over `tunewise.api`.
+
+Errors the user can fix (TunewiseError) print one paragraph and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tunewise.errors import TunewiseError
+
+app = typer.Typer(
+    help="Fine-tune pretrained language models, and pick the strategy that fits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(exc: TunewiseError) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key.path=value overrides, e.g. training.epochs=2")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output_dir.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
+) -> None:
+    """Fine-tune as CONFIG says; writes a run directory (model, manifest, metrics, report)."""
+    from tunewise import api
+
+    try:
+        result = api.finetune(config, overrides or [], overwrite=overwrite, resume=resume)
+    except TunewiseError as exc:
+        _fail(exc)
+    typer.echo(f"run saved to {result.run_dir} (report: {result.run_dir / 'report.md'})")
+
+
+@app.command("eval")
+def eval_(
+    run: Annotated[Path, typer.Argument(help="Run directory from `tunewise train`.")],
+    data: Annotated[Path, typer.Option("--data", help="Labelled file (JSONL, CSV, TSV, JSON).")],
+    output: Annotated[Path | None, typer.Option(help="Write the metrics here as JSON.")] = None,
+) -> None:
+    """Score a finished run on a labelled file with the task's metrics."""
+    from tunewise import api
+
+    try:
+        metrics = api.evaluate(run, data, output)
+    except TunewiseError as exc:
+        _fail(exc)
+    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    typer.echo(json.dumps(shown, indent=2))
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run directory from `tunewise train`.")],
+    text: Annotated[list[str] | None, typer.Option(help="Text to classify (repeatable).")] = None,
+    input: Annotated[Path | None, typer.Option(help="JSONL/CSV/TSV file of inputs.")] = None,
+    output: Annotated[Path | None, typer.Option(help="JSONL file for the predictions.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 64,
+) -> None:
+    """Predict for --text values or every record of --input (order kept)."""
+    from tunewise import api
+
+    if not text and not input:
+        _fail(TunewiseError("Give --text TEXT (repeatable) or --input FILE."))
+    try:
+        predictor = api.load(run)
+        if input:
+            dataset = predictor.read(input, labelled=False)
+            records: list[Any] = [
+                {k: dataset[i][k] for k in ("text", "text_pair") if k in dataset.column_names}
+                for i in range(len(dataset))
+            ]
+        else:
+            records = [{"text": t} for t in text or []]
+        preds = predictor.predict(records, batch_size=batch_size, progress=bool(input))
+    except TunewiseError as exc:
+        _fail(exc)
+    lines = [json.dumps(p, ensure_ascii=False) for p in preds]
+    if output:
+        from tunewise.artifacts import atomic_write_text
+
+        atomic_write_text(output, "\n".join(lines) + "\n")
+        typer.echo(f"{len(lines)} predictions written to {output}")
+    else:
+        for record, line in zip(records, lines, strict=True):
+            typer.echo(line if input else f"{record['text']!r} -> {line}")
+
+
+@app.command()
+def quickstart(
+    output_dir: Annotated[Path, typer.Option(help="Where the demo run goes.")] = Path(
+        "runs/quickstart"
+    ),
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier demo run.")] = False,
+) -> None:
+    """Fine-tune minilm with LoRA on the bundled support-message set, evaluate, predict."""
+    import yaml
+
+    from tunewise import api
+    from tunewise.quickstart import CONFIG, DATA, SAMPLES
+
+    raw = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    raw["data"] = {"train": str(DATA / "train.jsonl"), "validation": str(DATA / "validation.jsonl")}
+    raw["output_dir"] = str(output_dir)
+    try:
+        result = api.finetune(raw, overwrite=overwrite)
+        predictions = result.load().predict(SAMPLES)
+    except TunewiseError as exc:
+        _fail(exc)
+    m = result.metrics["validation"]
+    typer.echo("")
+    typer.secho("validation metrics", bold=True)
+    for key in ("accuracy", "macro_f1", "micro_f1", "n_examples"):
+        typer.echo(
+            f"  {key:<10} {m[key]:.4f}" if isinstance(m[key], float) else f"  {key:<10} {m[key]}"
+        )
+    typer.secho("predictions", bold=True)
+    for text, pred in zip(SAMPLES, predictions, strict=True):
+        typer.echo(f"  {pred['label']:<10} {pred['score']:.2f}  {text}")
+    typer.echo(f"\nreport: {result.run_dir / 'report.md'}")
+
+
+@app.command()
+def strategies() -> None:
+    """List the fine-tuning strategies and what each trains."""
+    from tunewise.registry import STRATEGIES
+
+    for name in STRATEGIES.names():
+        typer.echo(f"{name:<10} {STRATEGIES.get(name).summary}")
+
+
+def main() -> None:
+    try:
+        app()
+    except TunewiseError as exc:  # raised outside a command (e.g. while parsing)
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

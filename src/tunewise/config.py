@@ -1,0 +1,261 @@
+"""The run configuration: YAML in, validated pydantic objects out.
+
+Every section forbids unknown keys (with a "did you mean" hint) and errors name the key path and
+the bad value. Task and strategy sections are validated in a second step by the options model the
+registered task / strategy declares, so a new strategy brings its own knobs without touching this
+file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+
+from tunewise.errors import ConfigError, did_you_mean
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    name: str  # hub id, local directory, or a built-in alias (minilm, smollm2-135m)
+    revision: str | None = None  # hub revision (branch, tag or commit)
+    gguf_file: str | None = None  # file name inside `name` when the weights are GGUF
+    max_length: int = Field(128, gt=0)  # tokens kept per example (longer inputs are truncated)
+    # How a sequence becomes one vector for the head: mean of token states, the first ([CLS])
+    # token, or the last real token (decoders). `auto`: last for causal LMs, mean otherwise.
+    pooling: Literal["auto", "mean", "cls", "last"] = "auto"
+    trust_remote_code: bool = False
+
+
+class SplitFile(Section):
+    """One data file, optionally with column names that differ from the `data` defaults."""
+
+    path: str
+    format: Literal["auto", "jsonl", "json", "csv", "tsv"] | None = None
+    text_column: str | list[str] | None = None
+    text_pair_column: str | list[str] | None = None
+    label_column: str | None = None
+
+
+class DataConfig(Section):
+    train: str | SplitFile
+    validation: str | SplitFile | None = None  # None: hold out `validation_fraction` of train
+    test: str | SplitFile | None = None
+    format: Literal["auto", "jsonl", "json", "csv", "tsv"] = "auto"  # auto: from the extension
+    # Column names; a list means "the first of these that the file has".
+    text_column: str | list[str] = "text"
+    text_pair_column: str | list[str] | None = None  # second text for pair tasks (NLI, QA-match)
+    label_column: str = "label"
+    label_map: dict[str | int, str] | None = (
+        None  # raw label value -> label name (e.g. {0: negative})
+    )
+    label_separator: str | None = None  # multi-label given as one string, e.g. "sports,politics"
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+
+    def split(self, name: str) -> SplitFile | None:
+        value = getattr(self, name)
+        if value is None:
+            return None
+        spec = SplitFile(path=value) if isinstance(value, str) else value
+        return SplitFile(
+            path=spec.path,
+            format=spec.format or self.format,
+            text_column=spec.text_column or self.text_column,
+            text_pair_column=spec.text_pair_column or self.text_pair_column,
+            label_column=spec.label_column or self.label_column,
+        )
+
+
+class TaskOptions(BaseModel):
+    """Base of every task's options; each task subclasses it with its own fields."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    type: str
+
+
+class StrategyOptions(BaseModel):
+    """Base of every strategy's options; each strategy subclasses it with its own fields."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    name: str
+
+
+class TrainingConfig(Section):
+    epochs: float = Field(3.0, gt=0)  # passes over the training data
+    max_steps: int | None = Field(None, gt=0)  # overrides epochs when set
+    batch_size: int = Field(32, gt=0)  # examples per step (an upper bound with max_tokens)
+    # Token budget per batch (padded tokens): batches of short examples get more of them, which
+    # keeps the matrix units fed. None: fixed-count batches of `batch_size`, grouped by length.
+    max_tokens_per_batch: int | None = Field(None, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    learning_rate: float | None = Field(None, gt=0)  # None: the strategy's own default
+    optimizer: Literal["adamw", "adam", "sgd", "sgd_momentum"] = "adamw"
+    momentum: float = Field(0.9, ge=0, lt=1)  # for sgd_momentum
+    weight_decay: float = Field(0.01, ge=0)
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup: float = Field(0.06, ge=0)  # < 1: fraction of all steps; >= 1: number of steps
+    max_grad_norm: float = Field(1.0, gt=0)
+    max_train_samples: int | None = Field(None, gt=0)  # random subset of train (seeded)
+    max_eval_samples: int | None = Field(None, gt=0)
+    early_stopping_patience: int | None = Field(None, gt=0)  # evaluations without improvement
+    logging_steps: int = Field(10, gt=0)
+    num_threads: int | None = Field(None, gt=0)  # torch CPU threads; None: torch's default
+
+
+class EvalConfig(Section):
+    metric: str | None = None  # metric that picks the best checkpoint; None: the task's default
+    batch_size: int = Field(64, gt=0)
+    each_epoch: bool = True  # evaluate (and checkpoint) after every epoch
+
+
+class Config(Section):
+    model: ModelConfig
+    task: SerializeAsAny[TaskOptions] = Field(
+        default_factory=lambda: TaskOptions(type="classification")
+    )
+    data: DataConfig
+    strategy: SerializeAsAny[StrategyOptions] = Field(
+        default_factory=lambda: StrategyOptions(name="lora")
+    )
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    output_dir: str = "runs/latest"
+    seed: int = 42
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------------------- loading
+
+
+def load_config(
+    source: str | Path | dict[str, Any] | Config, overrides: list[str] | None = None
+) -> Config:
+    """Read a YAML file (or dict), apply `a.b=value` overrides, validate everything."""
+    if isinstance(source, Config):
+        if not overrides:
+            return source
+        source = source.to_dict()
+    where = "config"
+    if isinstance(source, (str, Path)):
+        where = str(source)
+        raw = _read_yaml(Path(source))
+    else:
+        raw = dict(source)
+    for item in overrides or []:
+        _apply_override(raw, item)
+    return validate_config(raw, where)
+
+
+def validate_config(raw: dict[str, Any], where: str = "config") -> Config:
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where, Config)) from None
+    from tunewise.registry import STRATEGIES, TASKS
+
+    task_cls = TASKS.get(cfg.task.type)
+    strategy_cls = STRATEGIES.get(cfg.strategy.name)
+    cfg.task = _validate_section(task_cls.Options, cfg.task.model_dump(), "task", where)
+    cfg.strategy = _validate_section(
+        strategy_cls.Options, cfg.strategy.model_dump(), "strategy", where
+    )
+    return cfg
+
+
+def _validate_section(model: type[BaseModel], data: dict, prefix: str, where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where, model, prefix)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"Config file '{path}' does not exist (looked from {Path.cwd()}).")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file '{path}' is not valid YAML: {exc}") from None
+    if raw is None:
+        raise ConfigError(f"Config file '{path}' is empty.")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Config file '{path}' must hold a mapping of sections, not {raw!r}.")
+    return raw
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (numbers, lists, null)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"Override '{item}' must look like key.path=value (e.g. training.epochs=2)."
+        )
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif isinstance(child, str) and part in ("train", "validation", "test"):
+            child = node[part] = {"path": child}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"Override '{item}': '{part}' holds a value, not a section.")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value)
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def format_validation_error(
+    exc: ValidationError, where: str, model: type[BaseModel], prefix: str = ""
+) -> str:
+    """One readable line per problem: key path, what is wrong, the value given, a hint."""
+    lines = []
+    for err in exc.errors():
+        loc = [
+            str(p) for p in err["loc"] if not str(p).startswith(("function-", "str", "SplitFile"))
+        ]
+        loc = [p for p in loc if p not in ("list[str]", "dict[str,str]", "is-instance")]
+        path = ".".join(([prefix] if prefix else []) + loc) or prefix or "(top level)"
+        if err["type"] == "extra_forbidden":
+            hint = did_you_mean(loc[-1], _fields_at(model, loc[:-1]))
+            lines.append(f"unknown key '{path}'{hint}")
+        elif err["type"] == "missing":
+            lines.append(f"missing required key '{path}'")
+        else:
+            lines.append(f"'{path}': {err['msg']} (got {err.get('input')!r})")
+    unique = list(dict.fromkeys(lines))
+    return f"Invalid config ({where}): " + "; ".join(unique) + "."
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """Field names of the section at `loc`, for did-you-mean hints."""
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        current = next(
+            (
+                a
+                for a in getattr(annotation, "__args__", (annotation,))
+                if hasattr(a, "model_fields")
+            ),
+            annotation,
+        )
+    return list(getattr(current, "model_fields", {}))
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,64 @@
+"""Name → implementation registries for tasks and strategies.
+
+Adding a task or a strategy is one new module plus one line in the table below. Entries are
+"module:attribute" strings imported on first use, so the CLI starts without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Generic, TypeVar
+
+from tunewise.errors import ConfigError, did_you_mean
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A lazily importing table of named implementations."""
+
+    def __init__(self, kind: str, entries: dict[str, str]) -> None:
+        self.kind = kind
+        self._entries = dict(entries)
+        self._loaded: dict[str, Any] = {}
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def register(self, name: str, target: str) -> None:
+        """Add an entry at run time (plugins, tests)."""
+        self._entries[name] = target
+        self._loaded.pop(name, None)
+
+    def get(self, name: str) -> T:
+        if name not in self._entries:
+            raise ConfigError(
+                f"Unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}. "
+                f"Known {self.kind}s: {', '.join(self._entries)}."
+            )
+        if name not in self._loaded:
+            module_name, _, attr = self._entries[name].partition(":")
+            self._loaded[name] = getattr(importlib.import_module(module_name), attr)
+        return self._loaded[name]
+
+
+TASKS: Registry[Any] = Registry(
+    "task",
+    {
+        "classification": "tunewise.tasks.classification:ClassificationTask",
+    },
+)
+
+STRATEGIES: Registry[Any] = Registry(
+    "strategy",
+    {
+        "full": "tunewise.strategies.full:FullStrategy",
+        "partial": "tunewise.strategies.partial:PartialStrategy",
+        "frozen": "tunewise.strategies.frozen:FrozenStrategy",
+        "lora": "tunewise.strategies.lora:LoraStrategy",
+        "bitfit": "tunewise.strategies.bitfit:BitFitStrategy",
+    },
+)

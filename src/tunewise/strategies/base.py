@@ -1,0 +1,112 @@
+"""What every strategy shares: the interface, parameter accounting, block discovery.
+
+A strategy receives a task model whose head modules are named (e.g. `classifier`), decides which
+parameters train (freezing, or wrapping with peft), and says which learning rate suits it. The
+trainer never asks which strategy it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from torch import nn
+
+from tunewise.config import StrategyOptions
+from tunewise.errors import ConfigError
+
+
+@dataclass
+class ParamReport:
+    trainable: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.trainable / max(self.total, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "percent": round(self.percent, 4)}
+
+    def __str__(self) -> str:
+        return f"trainable params: {self.trainable:,} / {self.total:,} ({self.percent:.2f}%)"
+
+
+def count_parameters(model: nn.Module) -> ParamReport:
+    """Trainable vs. total parameters; shared (tied) tensors count once."""
+    seen: set[int] = set()
+    trainable = total = 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return ParamReport(trainable, total)
+
+
+def trainable_names(model: nn.Module) -> list[str]:
+    return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+def set_trainable(model: nn.Module, trainable: bool) -> None:
+    for p in model.parameters():
+        p.requires_grad_(trainable)
+
+
+def train_heads(model: nn.Module, head_modules: list[str]) -> None:
+    """The task head always trains: it starts from random weights."""
+    for name in head_modules:
+        set_trainable(model.get_submodule(name), True)
+
+
+def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The stack of transformer blocks: the ModuleList of same-typed modules holding most weights.
+
+    Works without per-architecture tables: BERT's `encoder.layer`, LLaMA's `layers`, GPT-2's `h`.
+    """
+    best: tuple[str, nn.ModuleList] | None = None
+    best_size = -1
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.ModuleList) or len(module) < 1:
+            continue
+        if len({type(m) for m in module}) != 1:
+            continue
+        size = sum(p.numel() for p in module.parameters())
+        if size > best_size:
+            best, best_size = (name, module), size
+    if best is None:
+        raise ConfigError(
+            f"Could not find the transformer blocks of {type(model).__name__}: no ModuleList of "
+            "identical blocks. Use strategy 'full' or 'frozen' for this model."
+        )
+    return best
+
+
+class Strategy(ABC):
+    """Base class: subclasses set `name`, `Options`, learning-rate defaults and `apply`."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[StrategyOptions]]
+    summary: ClassVar[str] = ""
+    # Learning rate that suits this strategy for a run of >= `lr_reference_steps` optimizer
+    # steps. Shorter runs get a larger rate (√ of the step ratio, capped at `lr_max_scale`):
+    # with few steps the learning rate dominates (see docs/strategies.md).
+    base_learning_rate: ClassVar[float]
+    lr_max_scale: ClassVar[float] = 3.0
+    lr_reference_steps: ClassVar[int] = 1000
+
+    def __init__(self, options: StrategyOptions) -> None:
+        self.options = options
+        self.details: dict[str, Any] = {}  # what apply() decided, for the manifest
+
+    def default_learning_rate(self, total_steps: int) -> float:
+        scale = math.sqrt(self.lr_reference_steps / max(total_steps, 1))
+        scale = min(max(scale, 1.0), self.lr_max_scale)
+        return float(f"{self.base_learning_rate * scale:.3g}")
+
+    @abstractmethod
+    def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
+        """Make exactly the intended parameters trainable; return the module to train."""

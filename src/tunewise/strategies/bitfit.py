@@ -1,0 +1,38 @@
+"""BitFit (Ben Zaken et al., 2022): only the bias terms of the backbone, plus the head, train."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict
+from torch import nn
+
+from tunewise.config import StrategyOptions
+from tunewise.errors import ConfigError
+from tunewise.strategies.base import Strategy, set_trainable, train_heads
+
+
+class BitFitOptions(StrategyOptions):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["bitfit"] = "bitfit"
+
+
+class BitFitStrategy(Strategy):
+    name = "bitfit"
+    Options = BitFitOptions
+    summary = "bias terms and the head train"
+    base_learning_rate = 1e-3
+
+    def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
+        set_trainable(model, False)
+        biases = [p for n, p in model.named_parameters() if n.endswith(".bias")]
+        heads = {id(p) for h in head_modules for p in model.get_submodule(h).parameters()}
+        if not [p for p in biases if id(p) not in heads]:
+            raise ConfigError(
+                f"Strategy 'bitfit' trains bias terms, but {type(model).__name__}'s backbone has "
+                "none (LLaMA-style models drop them). Use 'lora' or 'partial' for this model."
+            )
+        for p in biases:
+            p.requires_grad_(True)
+        train_heads(model, head_modules)
+        return model

@@ -1,0 +1,28 @@
+"""Frozen features: the pretrained model only encodes; only the task head trains."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict
+from torch import nn
+
+from tunewise.config import StrategyOptions
+from tunewise.strategies.base import Strategy, set_trainable, train_heads
+
+
+class FrozenOptions(StrategyOptions):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["frozen"] = "frozen"
+
+
+class FrozenStrategy(Strategy):
+    name = "frozen"
+    Options = FrozenOptions
+    summary = "only the task head trains (feature extraction)"
+    base_learning_rate = 5e-3  # a linear head on fixed features tolerates large steps
+
+    def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
+        set_trainable(model, False)
+        train_heads(model, head_modules)
+        return model

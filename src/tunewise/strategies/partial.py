@@ -1,0 +1,46 @@
+"""Partial fine-tuning: the top N transformer blocks (and what follows them) plus the head."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+from torch import nn
+
+from tunewise.config import StrategyOptions
+from tunewise.strategies.base import Strategy, find_blocks, set_trainable, train_heads
+
+
+class PartialOptions(StrategyOptions):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["partial"] = "partial"
+    top_blocks: int = Field(2, gt=0)  # how many of the last transformer blocks train
+
+
+class PartialStrategy(Strategy):
+    name = "partial"
+    Options = PartialOptions
+    summary = "the top N transformer blocks and the head train"
+    base_learning_rate = 1e-4
+
+    def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
+        set_trainable(model, False)
+        prefix, blocks = find_blocks(model)
+        n = min(self.options.top_blocks, len(blocks))
+        for block in list(blocks)[-n:]:
+            set_trainable(block, True)
+        # Modules after the block stack (a final LayerNorm / RMSNorm) shape what the top blocks
+        # produce, so they train with them. Embeddings come before the stack and stay frozen.
+        after_blocks = False
+        for name, param in model.named_parameters():
+            if name.startswith(prefix + "."):
+                after_blocks = True
+                continue
+            if after_blocks and not any(name.startswith(h + ".") for h in head_modules):
+                param.requires_grad_(True)
+        train_heads(model, head_modules)
+        self.details = {
+            "blocks": f"{prefix}[{len(blocks) - n}:{len(blocks)}]",
+            "n_blocks": len(blocks),
+        }
+        return model

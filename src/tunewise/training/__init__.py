@@ -1,0 +1,1 @@
+"""Training: the HF Trainer plus tunewise's batching, throughput accounting and recipe."""

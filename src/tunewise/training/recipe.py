@@ -1,0 +1,213 @@
+"""The fine-tuning recipe, top to bottom:
+config → data → task → model + strategy → Trainer → evaluation → run directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunewise.artifacts import (
+    MANIFEST,
+    package_versions,
+    prepare_output_dir,
+    save_trained,
+    write_json,
+)
+from tunewise.config import Config, save_config
+from tunewise.data.readers import fingerprint
+from tunewise.errors import ConfigError
+from tunewise.registry import TASKS
+from tunewise.strategies.base import count_parameters
+from tunewise.tasks.base import Task
+from tunewise.training.batching import pack_batches
+
+
+@dataclass
+class RunResult:
+    """What `finetune` returns: where the run lives and how well it did."""
+
+    run_dir: Path
+    metrics: dict[str, dict[str, Any]]
+    manifest: dict[str, Any]
+
+    def load(self) -> Any:
+        from tunewise.serving.predictor import Predictor
+
+        return Predictor(self.run_dir)
+
+
+def _read_splits(cfg: Config, task: Task) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Train (fits the task's state), validation (or a held-out part of train), optional test."""
+    splits, sources = {}, {}
+    for name in ("train", "validation", "test"):
+        spec = cfg.data.split(name)
+        if spec is None:
+            continue
+        splits[name] = task.read(spec, fit=name == "train")
+        sources[name] = {"path": spec.path, "sha256": fingerprint(spec.path)}
+    if "validation" not in splits:
+        parts = splits["train"].train_test_split(
+            test_size=cfg.data.validation_fraction, seed=cfg.seed
+        )
+        splits["train"], splits["validation"] = parts["train"], parts["test"]
+        sources["validation"] = {"held_out_from": "train", "fraction": cfg.data.validation_fraction}
+    limits = {"train": cfg.training.max_train_samples, "validation": cfg.training.max_eval_samples}
+    for name, limit in limits.items():
+        if limit and len(splits[name]) > limit:
+            splits[name] = splits[name].shuffle(seed=cfg.seed).select(range(limit))
+    return splits, sources
+
+
+def _planned_steps(cfg: Config, lengths: list[int]) -> int:
+    t = cfg.training
+    if t.max_steps:
+        return t.max_steps
+    batches = len(pack_batches(lengths, t.batch_size, t.max_tokens_per_batch))
+    return max(1, int(np.ceil(batches / t.gradient_accumulation_steps * t.epochs)))
+
+
+def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunResult:
+    import torch
+    from transformers import EarlyStoppingCallback
+    from transformers.integrations import TensorBoardCallback
+
+    from tunewise.assemble import assemble
+    from tunewise.evaluation.inference import predict_logits
+    from tunewise.evaluation.plots import loss_curve
+    from tunewise.evaluation.report import write_report
+    from tunewise.training.trainer import TunewiseTrainer, adam_optimizer, training_arguments
+
+    run_dir = Path(cfg.output_dir)
+    prepare_output_dir(run_dir, overwrite, resume)
+    if cfg.training.num_threads:
+        torch.set_num_threads(cfg.training.num_threads)
+
+    task: Task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
+    splits, sources = _read_splits(cfg, task)
+    built = assemble(cfg, task)
+    model, tokenizer, strategy = built.model, built.tokenizer, built.strategy
+    params = count_parameters(model)
+    print(f"[tunewise] {cfg.strategy.name}: {params}")
+
+    encoded = {name: task.tokenize(ds, tokenizer) for name, ds in splits.items()}
+    steps = _planned_steps(cfg, encoded["train"]["length"])
+    lr = cfg.training.learning_rate or strategy.default_learning_rate(steps)
+    lr_source = (
+        "config" if cfg.training.learning_rate else f"{strategy.name} default for {steps} steps"
+    )
+
+    metric = cfg.eval.metric or task.default_metric
+    collator = task.collator(tokenizer)
+    callbacks: list[Any] = []
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        callbacks.append(TensorBoardCallback(SummaryWriter(str(run_dir / "tensorboard"))))
+    except ImportError:  # tensorboard is a dependency; tolerate a broken install
+        pass
+    if cfg.training.early_stopping_patience:
+        if not cfg.eval.each_epoch:
+            raise ConfigError("training.early_stopping_patience needs eval.each_epoch: true.")
+        callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
+    checkpoints = run_dir / "checkpoints"
+    trainer = TunewiseTrainer(
+        model=model,
+        args=training_arguments(cfg, checkpoints, lr, True, metric, task.greater_is_better),
+        data_collator=collator,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        processing_class=tokenizer,
+        compute_metrics=lambda p: _scalars(task.compute_metrics(p.predictions, p.label_ids)),
+        callbacks=callbacks,
+        optimizer_cls_and_kwargs=adam_optimizer(cfg),
+        max_tokens_per_batch=cfg.training.max_tokens_per_batch,
+    )
+    has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)
+    train_seconds = time.perf_counter() - started
+    model = trainer.model
+
+    metrics: dict[str, dict[str, Any]] = {}
+    for name in ("validation", "test"):
+        if name in encoded:
+            logits = predict_logits(model, encoded[name], collator, cfg.eval.batch_size)
+            metrics[name] = task.compute_metrics(logits, np.asarray(encoded[name]["labels"]))
+            print(f"[tunewise] {name}: " + _summary(metrics[name]))
+
+    weights = save_trained(model, run_dir)
+    tokenizer.save_pretrained(run_dir / "tokenizer")
+    save_config(cfg, run_dir / "config.yaml")
+    write_json(run_dir / "metrics.json", metrics)
+    runtime = output.metrics.get("train_runtime", train_seconds)
+    manifest = {
+        "tunewise_version": package_versions().get("tunewise", "dev"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "task": {"type": task.name, "state": task.state()},
+        "strategy": {
+            "name": strategy.name,
+            "summary": strategy.summary,
+            "options": cfg.strategy.model_dump(mode="json"),
+            "details": strategy.details,
+            "parameters": params.as_dict(),
+            "saved_weights": weights,
+        },
+        "base_model": {
+            "name": cfg.model.name,
+            "resolved": built.source.path,
+            "model_type": getattr(getattr(model, "config", None), "model_type", "unknown"),
+        },
+        "training": {
+            "learning_rate": lr,
+            "learning_rate_source": lr_source,
+            "epochs": cfg.training.epochs,
+            "steps": int(output.global_step),
+            "n_train": len(splits["train"]),
+            "n_validation": len(splits["validation"]),
+            "train_seconds": round(runtime, 2),
+            "real_tokens": trainer.real_tokens_seen,
+            "real_tokens_per_second": round(trainer.real_tokens_seen / max(runtime, 1e-9), 1),
+            "final_train_loss": output.training_loss,
+            "best_checkpoint_metric": metric,
+        },
+        "metrics": metrics,
+        "data": {
+            name: {
+                **sources.get(name, {}),
+                "n_examples": len(ds),
+                "label_counts": task.label_counts(ds),
+            }
+            for name, ds in splits.items()
+        },
+        "config": cfg.to_dict(),
+        "versions": package_versions(),
+    }
+    plots = {}
+    curve = loss_curve(trainer.state.log_history, run_dir / "loss_curve.png")
+    if curve:
+        plots["loss curve"] = curve
+    if "validation" in metrics:
+        plots.update(task.plots(metrics["validation"], run_dir))
+    write_report(run_dir, manifest, plots)
+    write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return RunResult(run_dir, metrics, manifest)
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    keys = ("accuracy", "macro_f1", "micro_f1", "n_examples")
+    return ", ".join(
+        f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+        for k in keys
+        if k in metrics
+    )
