@@ -166,9 +166,28 @@ def validate_config(raw: dict[str, Any], where: str = "config") -> Config:
     strategy_cls = STRATEGIES.get(cfg.strategy.name)
     cfg.task = _validate_section(task_cls.Options, cfg.task.model_dump(), "task", where)
     cfg.strategy = _validate_section(
-        strategy_cls.Options, cfg.strategy.model_dump(), "strategy", where
+        strategy_cls.Options, _own_strategy_options(cfg.strategy.model_dump()), "strategy", where
     )
     return cfg
+
+
+def _own_strategy_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Drop options that belong to another strategy (e.g. `r` after `strategy.name=full`).
+
+    One config can then be run with any strategy (overrides, sweeps); a key that no strategy
+    knows still fails validation with a did-you-mean hint.
+    """
+    from tunewise.registry import STRATEGIES
+
+    own = STRATEGIES.get(options["name"]).Options.model_fields
+    others = {f for n in STRATEGIES.names() for f in STRATEGIES.get(n).Options.model_fields}
+    dropped = [k for k in options if k not in own and k in others]
+    if dropped:
+        print(
+            f"[tunewise] note: strategy option(s) {', '.join(dropped)} do not apply to "
+            f"'{options['name']}' and are ignored."
+        )
+    return {k: v for k, v in options.items() if k not in dropped}
 
 
 def _validate_section(model: type[BaseModel], data: dict, prefix: str, where: str) -> Any:
