@@ -154,7 +154,11 @@ def test_wrong_type_names_path_and_value():
         (minimal(model={"name": "m", "pooling": "max"}), "model.pooling", "'max'"),
         (minimal(training={"batch_size": -4}), "training.batch_size", "-4"),
         (minimal(training={"optimizer": "adamax"}), "training.optimizer", "'adamax'"),
-        (minimal(data={"train": "t", "validation_fraction": 1.5}), "data.validation_fraction", "1.5"),
+        (
+            minimal(data={"train": "t", "validation_fraction": 1.5}),
+            "data.validation_fraction",
+            "1.5",
+        ),
         (minimal(seed="abc"), "seed", "'abc'"),
     ],
 )
@@ -411,4 +415,3 @@ def test_split_of_an_absent_file_is_none():
     data = DataConfig(train="train.jsonl")
     assert data.split("validation") is None
     assert data.split("test") is None
-

@@ -59,3 +59,41 @@ def test_quickstart_demo_end_to_end(tmp_path):
     assert metrics["accuracy"] >= 0.85, metrics
     for label in ("billing", "technical", "shipping", "account"):
         assert label in result.output
+
+
+def test_smollm2_alias_loads_from_gguf_and_trains_lora(tmp_path):
+    """The `smollm2-135m` alias: GGUF in a PyPI package → cached safetensors → LLaMA backbone
+    with last-token pooling; LoRA adapts every linear layer of its 30 blocks."""
+    rows = [{"text": t, "label": y} for t, y in [("great movie", "pos"), ("awful film", "neg")] * 8]
+    data = tmp_path / "t.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = tunewise.finetune(
+        {
+            "model": {"name": "smollm2-135m", "max_length": 16},
+            "data": {"train": str(data), "validation": str(data)},
+            "strategy": {"name": "lora"},
+            "training": {"max_steps": 2, "batch_size": 8},
+            "output_dir": str(tmp_path / "run"),
+        }
+    )
+    assert result.manifest["base_model"]["model_type"] == "llama"
+    details = result.manifest["strategy"]["details"]
+    assert details["n_adapted_layers"] == 30 * 7
+    assert set(details["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
+    params = result.manifest["strategy"]["parameters"]
+    assert 130e6 < params["total"] < 140e6 and params["percent"] < 3
+    # The cached conversion keeps the (tied) embedding: nothing of the backbone starts random.
+    from tunewise.models import load_backbone, resolve
+
+    source = resolve("smollm2-135m")
+    backbone = load_backbone(source)
+    assert backbone.embed_tokens.weight.abs().sum() > 0
+    assert (Path(source.path) / "model.safetensors").is_file()

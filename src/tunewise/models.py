@@ -74,10 +74,25 @@ def _gguf_to_cache(root: Path, gguf_file: str, revision: str | None = None) -> P
         raise ModelLoadError(
             f"Could not read GGUF file '{gguf_file}' in '{source}': {exc}"
         ) from None
-    tmp = target.with_name(target.name + ".tmp")
-    model.save_pretrained(tmp)
+    # The weights are already dequantised to float; transformers still marks a GGUF-loaded model
+    # as quantized and refuses save_pretrained, so write config and tensors directly.
+    from safetensors.torch import save_file
+
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.save_pretrained(tmp)
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():  # tied lm_head: keep the embedding's name
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            state[name] = tensor.contiguous()
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     tokenizer.save_pretrained(tmp)
-    tmp.replace(target) if not target.exists() else None
+    if not target.exists():
+        tmp.rename(target)
     return target
 
 
@@ -140,6 +155,13 @@ def load_backbone(source: ModelSource, **kwargs: Any) -> Any:
     from transformers import AutoModel
 
     try:
-        return AutoModel.from_pretrained(source.path, **kwargs)
+        model, info = AutoModel.from_pretrained(source.path, output_loading_info=True, **kwargs)
     except Exception as exc:
         raise _friendly(source.path, "model", exc) from None
+    missing = info.get("missing_keys") or []
+    if missing:  # a silently random backbone would make every later number meaningless
+        print(
+            f"[tunewise] warning: {len(missing)} weight(s) of '{source.path}' are not in its "
+            f"checkpoint and start random: {', '.join(sorted(missing)[:5])}"
+        )
+    return model

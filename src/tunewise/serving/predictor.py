@@ -62,7 +62,11 @@ class Predictor:
         """A file read with the run's column settings (as for its validation split)."""
         base = self.config.data.split("validation") or self.config.data.split("train")
         assert base is not None
-        spec = SplitFile(**{**base.model_dump(), "path": str(path), "format": fmt or "auto"})
+        columns = [base.text_column] if isinstance(base.text_column, str) else base.text_column
+        text_columns = list(dict.fromkeys([*(columns or []), "text"]))  # `text` always works
+        spec = SplitFile(
+            **{**base.model_dump(), "path": str(path), "format": fmt or "auto"},
+        ).model_copy(update={"text_column": text_columns})
         return self.task.read(spec, labelled=labelled)
 
     def evaluate(
