@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import sentiment_records, write_jsonl
 
+from conftest import sentiment_records, write_jsonl
 from tunewise.config import load_config
 from tunewise.errors import DataError
 from tunewise.registry import TASKS
@@ -259,7 +259,7 @@ def test_text_missing_from_a_later_record(tmp_path):
 
 
 def test_numeric_text_is_accepted_as_text(tmp_path):
-    task, ds, _ = read_train(tmp_path, [{"text": 42, "label": "a"}, {"text": 1.5, "label": "b"}])
+    _, ds, _ = read_train(tmp_path, [{"text": 42, "label": "a"}, {"text": 1.5, "label": "b"}])
     assert ds["text"] == ["42", "1.5"]
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import toy_config, write_jsonl
 from typer.testing import CliRunner
 
+from conftest import toy_config, write_jsonl
 from tunewise.cli import app
 
 

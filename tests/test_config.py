@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -330,7 +329,7 @@ def test_yaml_file_loads(tmp_path):
 
 def test_missing_yaml_file_names_it(tmp_path):
     path = tmp_path / "nope.yaml"
-    with pytest.raises(ConfigError, match="nope.yaml") as info:
+    with pytest.raises(ConfigError, match=r"nope\.yaml") as info:
         load_config(path)
     assert "does not exist" in str(info.value)
 
@@ -338,7 +337,7 @@ def test_missing_yaml_file_names_it(tmp_path):
 def test_empty_yaml_file_names_it(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("# only a comment\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="empty.yaml") as info:
+    with pytest.raises(ConfigError, match=r"empty\.yaml") as info:
         load_config(path)
     assert "is empty" in str(info.value)
 
@@ -346,7 +345,7 @@ def test_empty_yaml_file_names_it(tmp_path):
 def test_invalid_yaml_names_the_file(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("model: [tiny\ndata: {train: t.jsonl}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="broken.yaml") as info:
+    with pytest.raises(ConfigError, match=r"broken\.yaml") as info:
         load_config(path)
     assert "not valid YAML" in str(info.value)
 
@@ -354,7 +353,7 @@ def test_invalid_yaml_names_the_file(tmp_path):
 def test_yaml_that_is_not_a_mapping_names_the_file(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- model\n- data\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="list.yaml") as info:
+    with pytest.raises(ConfigError, match=r"list\.yaml") as info:
         load_config(path)
     assert "mapping" in str(info.value)
 

@@ -242,7 +242,7 @@ def test_declared_format_wins_over_extension(tmp_path):
 
 def test_read_of_unknown_extension_fails_with_format_hint(tmp_path):
     path = write(tmp_path / "data.txt", "text\n")
-    with pytest.raises(DataError, match="data.format"):
+    with pytest.raises(DataError, match=r"data\.format"):
         read_records(path)
 
 
