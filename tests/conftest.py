@@ -12,11 +12,45 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-WORDS = (
-    "good great fine lovely superb happy excellent wonderful nice best "
-    "bad awful poor terrible sad worst boring dull ugly horrible "
-    "the a film movie plot actor story was is very really quite and but not it this"
-).split()
+WORDS = [
+    "good",
+    "great",
+    "fine",
+    "lovely",
+    "superb",
+    "happy",
+    "excellent",
+    "wonderful",
+    "nice",
+    "best",
+    "bad",
+    "awful",
+    "poor",
+    "terrible",
+    "sad",
+    "worst",
+    "boring",
+    "dull",
+    "ugly",
+    "horrible",
+    "the",
+    "a",
+    "film",
+    "movie",
+    "plot",
+    "actor",
+    "story",
+    "was",
+    "is",
+    "very",
+    "really",
+    "quite",
+    "and",
+    "but",
+    "not",
+    "it",
+    "this",
+]
 POSITIVE = WORDS[:10]
 NEGATIVE = WORDS[10:20]
 FILLER = WORDS[20:]
@@ -30,6 +64,21 @@ def _tokenizer(directory: Path):
     assert len(tok) == len(vocab)
     tok.save_pretrained(directory)
     return tok
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_for_tiny_models(request):
+    """Tiny models run fastest single-threaded (thread start-up dominates their matmuls), and
+    the suite shares 2 cores; integration tests on real models keep torch's default."""
+    import torch
+
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

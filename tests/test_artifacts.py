@@ -18,7 +18,7 @@ from conftest import sentiment_records, toy_config, write_jsonl
 from tunewise.artifacts import MANIFEST, WEIGHTS, prepare_output_dir, read_manifest
 from tunewise.assemble import assemble
 from tunewise.config import load_config
-from tunewise.errors import TunewiseError
+from tunewise.errors import ConfigError, TunewiseError
 from tunewise.evaluation.inference import predict_logits
 from tunewise.training.trainer import TunewiseTrainer
 
@@ -280,6 +280,38 @@ def test_early_stopping_stops_when_the_metric_stops_improving(tiny_bert, data, t
     assert (result.run_dir / MANIFEST).is_file()
     assert not (result.run_dir / "checkpoints").exists()
     assert result.metrics["validation"]["n_examples"] == 32
+
+
+def test_early_stopping_needs_per_epoch_evaluation(tiny_bert, data, tmp_path):
+    cfg = toy_config(
+        tiny_bert,
+        data,
+        tmp_path / "run",
+        "lora",
+        training={"early_stopping_patience": 1},
+        eval={"each_epoch": False},
+    )
+    with pytest.raises(ConfigError, match="each_epoch"):
+        tunewise.finetune(cfg)
+
+
+def test_a_config_error_found_before_training_keeps_the_earlier_run(tiny_bert, data, tmp_path):
+    # --overwrite replaces an earlier run with a new one; a config the recipe rejects before
+    # training anything should not destroy the earlier run and leave nothing in its place.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / MANIFEST).write_text("{}")
+    cfg = toy_config(
+        tiny_bert,
+        data,
+        run,
+        "lora",
+        training={"early_stopping_patience": 1},
+        eval={"each_epoch": False},
+    )
+    with pytest.raises(ConfigError, match="each_epoch"):
+        tunewise.finetune(cfg, overwrite=True)
+    assert (run / MANIFEST).is_file()
 
 
 OPTIMIZERS = {

@@ -221,11 +221,16 @@ def test_strategy_option_bad_value_names_path_and_value():
 def test_strategy_section_errors_keep_the_strategy_prefix():
     # Errors found while validating the `strategy` section itself (before the registry step)
     # must name their full path like every other section does.
-    assert "'strategy.name'" in config_error(minimal(strategy={"r": 8}))
     assert "'strategy.name'" in config_error(minimal(strategy={"name": 5}))
-    msg = config_error(minimal(strategy="lora"))  # a common mistake: a name, not a section
-    assert "'strategy'" in msg
-    assert "(top level)" not in msg
+    assert "'strategy.r'" in config_error(minimal(strategy={"r": "big"}))
+
+
+def test_strategy_and_task_shorthands():
+    # A section without a name is the default strategy (lora); a bare name is a section.
+    assert validate_config(minimal(strategy={"r": 4})).strategy.r == 4
+    cfg = validate_config(minimal(strategy="bitfit", task="classification"))
+    assert cfg.strategy.name == "bitfit"
+    assert cfg.task.type == "classification"
 
 
 # -------------------------------------------------------------------------------- overrides

@@ -42,8 +42,8 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def prepare_output_dir(path: Path, overwrite: bool, resume: bool = False) -> None:
-    """Refuse to write into a non-empty directory unless told to."""
+def check_output_dir(path: Path, overwrite: bool, resume: bool = False) -> None:
+    """Refuse a non-empty directory unless told to; changes nothing on disk."""
     if path.exists() and not path.is_dir():
         raise TunewiseError(f"Output path '{path}' exists and is not a directory.")
     if path.is_dir() and any(path.iterdir()) and not (overwrite or resume):
@@ -52,6 +52,12 @@ def prepare_output_dir(path: Path, overwrite: bool, resume: bool = False) -> Non
             "Pass --overwrite (or overwrite=True) to replace it, --resume to continue it, or "
             "choose another output_dir."
         )
+
+
+def prepare_output_dir(path: Path, overwrite: bool, resume: bool = False) -> None:
+    """Check, then (with overwrite) clear the directory. Call it once the run is known to be
+    able to start (config, data and model loaded), so a failing run never costs the old one."""
+    check_output_dir(path, overwrite, resume)
     if path.is_dir() and overwrite and not resume:
         import shutil
 

@@ -8,11 +8,19 @@ file.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    model_validator,
+)
 
 from tunewise.errors import ConfigError, did_you_mean
 
@@ -77,20 +85,20 @@ class TaskOptions(BaseModel):
     """Base of every task's options; each task subclasses it with its own fields."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
-    type: str
+    type: str = "classification"
 
 
 class StrategyOptions(BaseModel):
     """Base of every strategy's options; each strategy subclasses it with its own fields."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
-    name: str
+    name: str = "lora"
 
 
 class TrainingConfig(Section):
     epochs: float = Field(3.0, gt=0)  # passes over the training data
     max_steps: int | None = Field(None, gt=0)  # overrides epochs when set
-    batch_size: int = Field(32, gt=0)  # examples per step (an upper bound with max_tokens)
+    batch_size: int = Field(32, gt=0)  # examples per step (unused with max_tokens_per_batch)
     # Token budget per batch (padded tokens): batches of short examples get more of them, which
     # keeps the matrix units fed. None: fixed-count batches of `batch_size`, grouped by length.
     max_tokens_per_batch: int | None = Field(None, gt=0)
@@ -129,6 +137,24 @@ class Config(Section):
     output_dir: str = "runs/latest"
     seed: int = 42
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        """`strategy: lora` and `task: classification` are short for {name: ...} / {type: ...}."""
+        if isinstance(data, dict):
+            data = dict(data)
+            if isinstance(data.get("strategy"), str):
+                data["strategy"] = {"name": data["strategy"]}
+            if isinstance(data.get("task"), str):
+                data["task"] = {"type": data["task"]}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        if self.training.early_stopping_patience and not self.eval.each_epoch:
+            raise ValueError("training.early_stopping_patience needs eval.each_epoch: true")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -149,7 +175,7 @@ def load_config(
         where = str(source)
         raw = _read_yaml(Path(source))
     else:
-        raw = dict(source)
+        raw = copy.deepcopy(dict(source))
     for item in overrides or []:
         _apply_override(raw, item)
     return validate_config(raw, where)
@@ -242,7 +268,9 @@ def format_validation_error(
     lines = []
     for err in exc.errors():
         loc = [
-            str(p) for p in err["loc"] if not str(p).startswith(("function-", "str", "SplitFile"))
+            str(p)
+            for p in err["loc"]
+            if str(p) not in ("str", "SplitFile") and not str(p).startswith("function-")
         ]
         loc = [p for p in loc if p not in ("list[str]", "dict[str,str]", "is-instance")]
         path = ".".join(([prefix] if prefix else []) + loc) or prefix or "(top level)"

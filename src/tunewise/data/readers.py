@@ -38,14 +38,19 @@ def read_records(path: str | Path, fmt: str | None = "auto") -> list[tuple[int, 
         raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
     fmt = detect_format(path, fmt)
     reader = {"jsonl": _jsonl, "json": _json, "csv": _delimited, "tsv": _delimited}[fmt]
-    records = list(reader(path, "\t" if fmt == "tsv" else ","))
+    try:
+        records = list(reader(path, "\t" if fmt == "tsv" else ","))
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); re-save it as UTF-8."
+        ) from None
     if not records:
         raise DataError(f"Data file '{path}' holds no records.")
     return records
 
 
 def _jsonl(path: Path, _: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8-sig") as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -60,7 +65,7 @@ def _jsonl(path: Path, _: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def _json(path: Path, _: str) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON at line {exc.lineno} ({exc.msg}).") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
@@ -74,7 +79,7 @@ def _json(path: Path, _: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: Excel's byte-order mark
         # TSV files (GLUE style) use quote characters as text, so they are not parsed as quoting.
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         reader = csv.DictReader(fh, delimiter=delimiter, quoting=quoting)
@@ -87,6 +92,11 @@ def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]
                     f"{len(reader.fieldnames)} ({', '.join(reader.fieldnames)})."
                 )
             yield reader.line_num, record
+
+
+def where(path: str | Path, number: int) -> str:
+    """How an error names a record: its line in line formats, its index in a JSON list."""
+    return f"record {number}" if detect_format(Path(path), "auto") == "json" else f"line {number}"
 
 
 def fingerprint(path: str | Path) -> str:

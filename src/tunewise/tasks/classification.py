@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import SplitFile, TaskOptions
-from tunewise.data.readers import read_records
+from tunewise.data.readers import read_records, where
 from tunewise.errors import DataError
 from tunewise.evaluation.metrics import classification_metrics
 from tunewise.tasks.base import Task
@@ -86,7 +86,9 @@ class ClassificationTask(Task):
     def _raw_label(self, rec: dict, col: str, path: str, line: int) -> list[str]:
         value = rec.get(col)
         if value is None or (isinstance(value, str) and not value.strip()):
-            raise DataError(f"{path}, line {line}: field '{col}' (the label) is missing or empty.")
+            raise DataError(
+                f"{path}, {where(path, line)}: field '{col}' (the label) is missing or empty."
+            )
         sep = self.data_cfg.label_separator
         if isinstance(value, list):
             items = value
@@ -98,7 +100,9 @@ class ClassificationTask(Task):
         names = []
         for item in items:
             if isinstance(item, (dict, list)):
-                raise DataError(f"{path}, line {line}: field '{col}' holds {item!r}, not a label.")
+                raise DataError(
+                    f"{path}, {where(path, line)}: field '{col}' holds {item!r}, not a label."
+                )
             name = _label_str(item)
             names.append(mapping.get(name, name))
         if isinstance(value, list) or sep:
@@ -121,8 +125,8 @@ class ClassificationTask(Task):
         unknown = [n for n in names if n not in self.labels]
         if unknown:
             raise DataError(
-                f"{path}, line {line}: label {unknown[0]!r} never occurs in the training data "
-                f"(known labels: {', '.join(self.labels)}). Fix the record or map it with "
+                f"{path}, {where(path, line)}: label {unknown[0]!r} never occurs in the training "
+                f"data (known labels: {', '.join(self.labels)}). Fix the record or map it with "
                 "data.label_map."
             )
         if self.multi_label:
@@ -131,7 +135,9 @@ class ClassificationTask(Task):
                 vec[self.labels.index(n)] = 1.0
             return vec
         if len(names) != 1:
-            raise DataError(f"{path}, line {line}: {len(names)} labels in a single-label task.")
+            raise DataError(
+                f"{path}, {where(path, line)}: {len(names)} labels in a single-label task."
+            )
         return self.labels.index(names[0])
 
     def label_counts(self, dataset: Any) -> dict[str, int]:
@@ -249,7 +255,9 @@ def _text(rec: dict, col: str, path: str, line: int) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise DataError(f"{path}, line {line}: field '{col}' is missing or empty (got {value!r}).")
+        raise DataError(
+            f"{path}, {where(path, line)}: field '{col}' is missing or empty (got {value!r})."
+        )
     return value
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from tunewise.artifacts import (
     MANIFEST,
+    check_output_dir,
     package_versions,
     prepare_output_dir,
     save_trained,
@@ -21,7 +22,6 @@ from tunewise.artifacts import (
 )
 from tunewise.config import Config, save_config
 from tunewise.data.readers import fingerprint
-from tunewise.errors import ConfigError
 from tunewise.registry import TASKS
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
@@ -76,15 +76,21 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     import torch
     from transformers import EarlyStoppingCallback
     from transformers.integrations import TensorBoardCallback
+    from transformers.trainer_callback import ProgressCallback
 
     from tunewise.assemble import assemble
     from tunewise.evaluation.inference import predict_logits
     from tunewise.evaluation.plots import loss_curve
     from tunewise.evaluation.report import write_report
-    from tunewise.training.trainer import TunewiseTrainer, adam_optimizer, training_arguments
+    from tunewise.training.trainer import (
+        CompactProgress,
+        TunewiseTrainer,
+        adam_optimizer,
+        training_arguments,
+    )
 
     run_dir = Path(cfg.output_dir)
-    prepare_output_dir(run_dir, overwrite, resume)
+    check_output_dir(run_dir, overwrite, resume)  # cleared only once everything has loaded
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
 
@@ -102,6 +108,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "config" if cfg.training.learning_rate else f"{strategy.name} default for {steps} steps"
     )
 
+    prepare_output_dir(run_dir, overwrite, resume)
     metric = cfg.eval.metric or task.default_metric
     collator = task.collator(tokenizer)
     callbacks: list[Any] = []
@@ -112,8 +119,6 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     except ImportError:  # tensorboard is a dependency; tolerate a broken install
         pass
     if cfg.training.early_stopping_patience:
-        if not cfg.eval.each_epoch:
-            raise ConfigError("training.early_stopping_patience needs eval.each_epoch: true.")
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
     checkpoints = run_dir / "checkpoints"
     trainer = TunewiseTrainer(
@@ -125,9 +130,11 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         processing_class=tokenizer,
         compute_metrics=lambda p: _scalars(task.compute_metrics(p.predictions, p.label_ids)),
         callbacks=callbacks,
-        optimizer_cls_and_kwargs=adam_optimizer(cfg),
+        optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
     )
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(CompactProgress())
     has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)

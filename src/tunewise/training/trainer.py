@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
 
 from tunewise.config import Config
 from tunewise.training.batching import LengthGroupedBatchSampler
@@ -59,6 +60,32 @@ class TunewiseTrainer(Trainer):
         return super().compute_loss(model, inputs, *args, **kwargs)
 
 
+class CompactProgress(ProgressCallback):
+    """Trainer's progress bar (rate, ETA), with one short line per log instead of a dict dump."""
+
+    SHOWN = ("loss", "learning_rate", "grad_norm")
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        if not state.is_world_process_zero or self.training_bar is None or not logs:
+            return
+        if any(k.startswith("eval_") for k in logs):
+            shown = {
+                k[5:]: v
+                for k, v in logs.items()
+                if k.startswith("eval_") and not k.endswith(("_per_second", "runtime"))
+            }
+            head = f"eval @ epoch {state.epoch:.2g}"
+        elif "loss" in logs:
+            shown = {k: logs[k] for k in self.SHOWN if k in logs}
+            head = f"step {state.global_step}/{state.max_steps}"
+        else:
+            return
+        body = "  ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
+        )
+        self.training_bar.write(f"{head}: {body}")
+
+
 def training_arguments(
     cfg: Config,
     checkpoint_dir: Path,
@@ -103,8 +130,13 @@ def training_arguments(
     )
 
 
-def adam_optimizer(cfg: Config) -> tuple[type[torch.optim.Optimizer], dict[str, Any]] | None:
-    """Plain Adam (L2 through weight decay) is not among Trainer's names; pass it as a class."""
+def adam_optimizer(
+    cfg: Config, learning_rate: float
+) -> tuple[type[torch.optim.Optimizer], dict[str, Any]] | None:
+    """Plain Adam (L2 through weight decay) is not among Trainer's names; pass it as a class.
+
+    Trainer uses these kwargs as given (it adds no learning rate), so the rate goes in here.
+    """
     if cfg.training.optimizer != "adam":
         return None
-    return torch.optim.Adam, {"betas": (0.9, 0.999), "eps": 1e-8}
+    return torch.optim.Adam, {"lr": learning_rate, "betas": (0.9, 0.999), "eps": 1e-8}
