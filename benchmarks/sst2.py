@@ -218,7 +218,7 @@ def main() -> None:
     ap.add_argument("--train-samples", type=int, default=None, help="strategies: subset size")
     ap.add_argument("--baseline-samples", type=int, default=3000)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
-    ap.add_argument("--max-tokens", type=int, default=4096, help="token budget per batch")
+    ap.add_argument("--max-tokens", type=int, default=2048, help="token budget per batch")
     args = ap.parse_args()
     if args.child:
         import resource

@@ -66,18 +66,15 @@ def _tokenizer(directory: Path):
     return tok
 
 
-@pytest.fixture(autouse=True)
-def _one_thread_for_tiny_models(request):
-    """Tiny models run fastest single-threaded (thread start-up dominates their matmuls), and
-    the suite shares 2 cores; integration tests on real models keep torch's default."""
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny models run fastest single-threaded (thread start-up dominates their matmuls) and
+    the suite shares 2 cores. Integration tests on real models set their own thread count."""
     import torch
 
-    if request.node.get_closest_marker("integration"):
-        yield
-        return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    yield before
     torch.set_num_threads(before)
 
 

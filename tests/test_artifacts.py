@@ -41,15 +41,6 @@ TEXTS = [
 LR = 5e-3  # toy_config's learning rate
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny models: one thread avoids oversubscribing a shared 2-core machine (10x faster).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("data")

@@ -19,6 +19,16 @@ SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def _all_cores(_one_torch_thread):
+    """Real models use every core (conftest defaults the suite to one thread)."""
+    import torch
+
+    torch.set_num_threads(_one_torch_thread)
+    yield
+    torch.set_num_threads(1)
+
+
 @pytest.mark.skipif(not SST2.is_dir(), reason="../shared/data/sst2 not present")
 def test_minilm_lora_sst2_subset_reaches_080(tmp_path):
     """The issue's bar: minilm + LoRA, 4,000 training examples, 1 epoch, full dev set ≥ 0.80

@@ -53,15 +53,6 @@ LORA_HEAD = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny models: one thread avoids oversubscribing a shared 2-core machine (10x faster).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build(model_dir: Path, data: dict[str, Path], tmp_path: Path, strategy: str, **options):
     """(assembled model, task, config) for `strategy` with extra strategy options."""
     raw = toy_config(model_dir, data, tmp_path / "run", strategy)

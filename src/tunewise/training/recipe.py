@@ -73,95 +73,68 @@ def _planned_steps(cfg: Config, lengths: list[int]) -> int:
 
 
 def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunResult:
+    """Run the whole recipe; the run directory is cleared (with overwrite) only once the config,
+    data and model have loaded, so a run that fails early never costs the previous one."""
     import torch
-    from transformers import EarlyStoppingCallback
-    from transformers.integrations import TensorBoardCallback
-    from transformers.trainer_callback import ProgressCallback
 
     from tunewise.assemble import assemble
-    from tunewise.evaluation.inference import predict_logits
-    from tunewise.evaluation.plots import loss_curve
-    from tunewise.evaluation.report import write_report
-    from tunewise.training.trainer import (
-        CompactProgress,
-        TunewiseTrainer,
-        adam_optimizer,
-        training_arguments,
-    )
 
     run_dir = Path(cfg.output_dir)
-    check_output_dir(run_dir, overwrite, resume)  # cleared only once everything has loaded
+    check_output_dir(run_dir, overwrite, resume)
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
 
+    # 1. data, read and validated by the task (which learns its labels from train)
     task: Task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
     splits, sources = _read_splits(cfg, task)
+    # 2. base model + task head + strategy
     built = assemble(cfg, task)
-    model, tokenizer, strategy = built.model, built.tokenizer, built.strategy
-    params = count_parameters(model)
+    params = count_parameters(built.model)
     print(f"[tunewise] {cfg.strategy.name}: {params}")
-
-    encoded = {name: task.tokenize(ds, tokenizer) for name, ds in splits.items()}
+    encoded = {name: task.tokenize(ds, built.tokenizer) for name, ds in splits.items()}
+    # 3. learning rate: the config's, or the strategy's default for this many steps
     steps = _planned_steps(cfg, encoded["train"]["length"])
-    lr = cfg.training.learning_rate or strategy.default_learning_rate(steps)
+    lr = cfg.training.learning_rate or built.strategy.default_learning_rate(steps)
     lr_source = (
-        "config" if cfg.training.learning_rate else f"{strategy.name} default for {steps} steps"
+        "config" if cfg.training.learning_rate else f"{cfg.strategy.name} default for {steps} steps"
     )
-
+    # 4. train
     prepare_output_dir(run_dir, overwrite, resume)
-    metric = cfg.eval.metric or task.default_metric
-    collator = task.collator(tokenizer)
-    callbacks: list[Any] = []
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-
-        callbacks.append(TensorBoardCallback(SummaryWriter(str(run_dir / "tensorboard"))))
-    except ImportError:  # tensorboard is a dependency; tolerate a broken install
-        pass
-    if cfg.training.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
-    checkpoints = run_dir / "checkpoints"
-    trainer = TunewiseTrainer(
-        model=model,
-        args=training_arguments(cfg, checkpoints, lr, True, metric, task.greater_is_better),
-        data_collator=collator,
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"],
-        processing_class=tokenizer,
-        compute_metrics=lambda p: _scalars(task.compute_metrics(p.predictions, p.label_ids)),
-        callbacks=callbacks,
-        optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
-        max_tokens_per_batch=cfg.training.max_tokens_per_batch,
-    )
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(CompactProgress())
+    trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
+    checkpoints = Path(trainer.args.output_dir)
     has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
-    started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)
-    train_seconds = time.perf_counter() - started
-    model = trainer.model
-
-    metrics: dict[str, dict[str, Any]] = {}
-    for name in ("validation", "test"):
-        if name in encoded:
-            logits = predict_logits(model, encoded[name], collator, cfg.eval.batch_size)
-            metrics[name] = task.compute_metrics(logits, np.asarray(encoded[name]["labels"]))
-            print(f"[tunewise] {name}: " + _summary(metrics[name]))
-
+    model = trainer.model  # the best epoch's weights when evaluating each epoch
+    # 5. evaluate the final model with the same code path as `tunewise eval`
+    metrics = _evaluate(cfg, task, model, trainer.data_collator, encoded)
+    # 6. the run directory
+    runtime = output.metrics.get("train_runtime", 0.0)
+    training = {
+        "learning_rate": lr,
+        "learning_rate_source": lr_source,
+        "epochs": cfg.training.epochs,
+        "steps": int(output.global_step),
+        "n_train": len(splits["train"]),
+        "n_validation": len(splits["validation"]),
+        "train_seconds": round(runtime, 2),
+        "real_tokens": trainer.real_tokens_seen,
+        "real_tokens_per_second": round(trainer.real_tokens_seen / max(runtime, 1e-9), 1),
+        "final_train_loss": output.training_loss,
+        "best_checkpoint_metric": cfg.eval.metric or task.default_metric,
+    }
     weights = save_trained(model, run_dir)
-    tokenizer.save_pretrained(run_dir / "tokenizer")
+    built.tokenizer.save_pretrained(run_dir / "tokenizer")
     save_config(cfg, run_dir / "config.yaml")
     write_json(run_dir / "metrics.json", metrics)
-    runtime = output.metrics.get("train_runtime", train_seconds)
     manifest = {
         "tunewise_version": package_versions().get("tunewise", "dev"),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "task": {"type": task.name, "state": task.state()},
         "strategy": {
-            "name": strategy.name,
-            "summary": strategy.summary,
+            "name": built.strategy.name,
+            "summary": built.strategy.summary,
             "options": cfg.strategy.model_dump(mode="json"),
-            "details": strategy.details,
+            "details": built.strategy.details,
             "parameters": params.as_dict(),
             "saved_weights": weights,
         },
@@ -170,19 +143,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
             "resolved": built.source.path,
             "model_type": getattr(getattr(model, "config", None), "model_type", "unknown"),
         },
-        "training": {
-            "learning_rate": lr,
-            "learning_rate_source": lr_source,
-            "epochs": cfg.training.epochs,
-            "steps": int(output.global_step),
-            "n_train": len(splits["train"]),
-            "n_validation": len(splits["validation"]),
-            "train_seconds": round(runtime, 2),
-            "real_tokens": trainer.real_tokens_seen,
-            "real_tokens_per_second": round(trainer.real_tokens_seen / max(runtime, 1e-9), 1),
-            "final_train_loss": output.training_loss,
-            "best_checkpoint_metric": metric,
-        },
+        "training": training,
         "metrics": metrics,
         "data": {
             name: {
@@ -195,6 +156,74 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "config": cfg.to_dict(),
         "versions": package_versions(),
     }
+    _write_report(run_dir, task, trainer, manifest, metrics)
+    write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return RunResult(run_dir, metrics, manifest)
+
+
+def _make_trainer(
+    cfg: Config, task: Task, model: Any, tokenizer: Any, encoded: dict, lr: float, run_dir: Path
+) -> Any:
+    """The HF Trainer with tunewise's batching, compact log, TensorBoard and early stopping."""
+    from transformers import EarlyStoppingCallback
+    from transformers.integrations import TensorBoardCallback
+    from transformers.trainer_callback import ProgressCallback
+
+    from tunewise.training.trainer import (
+        CompactProgress,
+        TunewiseTrainer,
+        adam_optimizer,
+        training_arguments,
+    )
+
+    metric = cfg.eval.metric or task.default_metric
+    callbacks: list[Any] = []
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        callbacks.append(TensorBoardCallback(SummaryWriter(str(run_dir / "tensorboard"))))
+    except ImportError:  # tensorboard is a dependency; tolerate a broken install
+        pass
+    if cfg.training.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
+    trainer = TunewiseTrainer(
+        model=model,
+        args=training_arguments(
+            cfg, run_dir / "checkpoints", lr, True, metric, task.greater_is_better
+        ),
+        data_collator=task.collator(tokenizer),
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        processing_class=tokenizer,
+        compute_metrics=lambda p: _scalars(task.compute_metrics(p.predictions, p.label_ids)),
+        callbacks=callbacks,
+        optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
+        max_tokens_per_batch=cfg.training.max_tokens_per_batch,
+    )
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(CompactProgress())
+    return trainer
+
+
+def _evaluate(
+    cfg: Config, task: Task, model: Any, collator: Any, encoded: dict
+) -> dict[str, dict[str, Any]]:
+    from tunewise.evaluation.inference import predict_logits
+
+    metrics: dict[str, dict[str, Any]] = {}
+    for name in ("validation", "test"):
+        if name in encoded:
+            logits = predict_logits(model, encoded[name], collator, cfg.eval.batch_size)
+            metrics[name] = task.compute_metrics(logits, np.asarray(encoded[name]["labels"]))
+            print(f"[tunewise] {name}: " + _summary(metrics[name]))
+    return metrics
+
+
+def _write_report(run_dir: Path, task: Task, trainer: Any, manifest: dict, metrics: dict) -> None:
+    from tunewise.evaluation.plots import loss_curve
+    from tunewise.evaluation.report import write_report
+
     plots = {}
     curve = loss_curve(trainer.state.log_history, run_dir / "loss_curve.png")
     if curve:
@@ -202,9 +231,6 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     if "validation" in metrics:
         plots.update(task.plots(metrics["validation"], run_dir))
     write_report(run_dir, manifest, plots)
-    write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    return RunResult(run_dir, metrics, manifest)
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
