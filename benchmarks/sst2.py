@@ -6,8 +6,10 @@
 
 Writes benchmarks/results/sst2.json (and .md). Each training run is a separate process so its
 peak RSS is its own. Throughput is real (non-pad) tokens per second of training; MFU is
-6·N·tokens/s over the matmul ceiling measured on this machine (161 GFLOP/s, 2 cores), with N the
-non-embedding parameter count (10.8M for minilm).
+the matmul FLOPs per token the strategy really needs (6N for full fine-tuning, less for
+strategies that skip weight or activation gradients: see FLOPS_PER_TOKEN) times tokens/s, over
+the matmul ceiling measured on this machine (161 GFLOP/s, 2 cores); N is the non-embedding
+parameter count (10.8M for minilm).
 """
 
 from __future__ import annotations
@@ -148,16 +150,28 @@ def child_hf_baseline(cfg: dict) -> dict:
     }
 
 
-def with_mfu(row: dict) -> dict:
+# Matmul FLOPs per real token, as multiples of N (non-embedding params): forward 2N; backward
+# 2N for activation gradients through every layer below which something trains, plus 2N for
+# weight gradients of what trains. Full: 6N. LoRA / BitFit: ~4N (every layer passes gradients
+# down, their own weight gradients are tiny). Partial, top k of 6 blocks: 2N + 4N·k/6. Frozen: 2N.
+FLOPS_PER_TOKEN = {"full": 6.0, "lora": 4.0, "bitfit": 4.0, "partial": 2 + 4 * 2 / 6, "frozen": 2.0}
+
+
+def with_mfu(row: dict, strategy: str = "full") -> dict:
     if row.get("status") == "ok":
-        row["mfu"] = round(6 * NON_EMBEDDING_PARAMS * row["real_tokens_per_second"] / PEAK_FLOPS, 4)
+        flops = FLOPS_PER_TOKEN[strategy] * NON_EMBEDDING_PARAMS * row["real_tokens_per_second"]
+        row["mfu"] = round(flops / PEAK_FLOPS, 4)
     return row
 
 
-def strategies(train_samples: int | None, names: list[str], budget: int) -> list[dict]:
+def strategies(
+    train_samples: int | None, names: list[str], budget: int, lr: float | None
+) -> list[dict]:
     rows = []
     for name in names:
-        cfg = base_config(WORK / f"sst2-{name}", train_samples, max_tokens_per_batch=budget)
+        cfg = base_config(
+            WORK / f"sst2-{name}", train_samples, max_tokens_per_batch=budget, learning_rate=lr
+        )
         cfg.update(STRATEGIES[name])
         print(f"[bench] {name} ...", flush=True)
         row = with_mfu(
@@ -193,6 +207,8 @@ def baseline(train_samples: int, budget: int) -> dict:
 
 
 def write(results: dict) -> None:
+    for row in results.get("strategies", []):  # one MFU definition for every row, old or new
+        with_mfu(row, row["strategy"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "sst2.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
@@ -218,6 +234,7 @@ def main() -> None:
     ap.add_argument("--train-samples", type=int, default=None, help="strategies: subset size")
     ap.add_argument("--baseline-samples", type=int, default=3000)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--learning-rate", type=float, default=None, help="default: each strategy's")
     ap.add_argument("--max-tokens", type=int, default=2048, help="token budget per batch")
     args = ap.parse_args()
     if args.child:
@@ -237,8 +254,13 @@ def main() -> None:
         results["baseline"] = baseline(args.baseline_samples, args.max_tokens)
         write(results)
     if args.only in (None, "strategies"):
-        results["strategies"] = strategies(
-            args.train_samples, args.strategies.split(","), args.max_tokens
+        rows = strategies(
+            args.train_samples, args.strategies.split(","), args.max_tokens, args.learning_rate
+        )
+        fresh = {r["strategy"] for r in rows}  # re-running some strategies keeps the others
+        kept = [r for r in results.get("strategies", []) if r["strategy"] not in fresh]
+        results["strategies"] = sorted(
+            kept + rows, key=lambda r: list(STRATEGIES).index(r["strategy"])
         )
         results["strategies_train_samples"] = args.train_samples or "all"
         write(results)

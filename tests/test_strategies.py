@@ -245,7 +245,10 @@ def test_default_learning_rate_is_larger_for_short_runs_and_capped(name):
     assert s.default_learning_rate(1) == pytest.approx(cap, rel=1e-2)
     assert s.default_learning_rate(10) == pytest.approx(cap, rel=1e-2)  # already capped
     assert max(rates) <= cap * 1.001
-    assert s.default_learning_rate(1000) == pytest.approx(s.base_learning_rate)
+    assert s.default_learning_rate(s.lr_reference_steps) == pytest.approx(s.base_learning_rate)
+    assert s.default_learning_rate(4 * s.lr_reference_steps) < s.default_learning_rate(
+        s.lr_reference_steps // 4
+    )
     assert s.default_learning_rate(100_000) == pytest.approx(s.base_learning_rate)  # floor
     assert s.default_learning_rate(0) == s.default_learning_rate(1)
 

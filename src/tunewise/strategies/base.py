@@ -96,7 +96,7 @@ class Strategy(ABC):
     # with few steps the learning rate dominates (see docs/strategies.md).
     base_learning_rate: ClassVar[float]
     lr_max_scale: ClassVar[float] = 3.0
-    lr_reference_steps: ClassVar[int] = 1000
+    lr_reference_steps: ClassVar[int] = 4000
 
     def __init__(self, options: StrategyOptions) -> None:
         self.options = options

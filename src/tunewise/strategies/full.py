@@ -20,7 +20,7 @@ class FullStrategy(Strategy):
     name = "full"
     Options = FullOptions
     summary = "all weights train"
-    base_learning_rate = 5e-5
+    base_learning_rate = 7.5e-5
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         set_trainable(model, True)
