@@ -22,6 +22,7 @@ from tunewise.artifacts import (
 )
 from tunewise.config import Config, save_config
 from tunewise.data.readers import fingerprint
+from tunewise.evaluation.metrics import scalar_metrics
 from tunewise.registry import TASKS
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
@@ -189,14 +190,12 @@ def _make_trainer(
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
     trainer = TunewiseTrainer(
         model=model,
-        args=training_arguments(
-            cfg, run_dir / "checkpoints", lr, True, metric, task.greater_is_better
-        ),
+        args=training_arguments(cfg, run_dir / "checkpoints", lr, metric, task.greater_is_better),
         data_collator=task.collator(tokenizer),
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
-        compute_metrics=lambda p: _scalars(task.compute_metrics(p.predictions, p.label_ids)),
+        compute_metrics=lambda p: scalar_metrics(task.compute_metrics(p.predictions, p.label_ids)),
         callbacks=callbacks,
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
@@ -231,10 +230,6 @@ def _write_report(run_dir: Path, task: Task, trainer: Any, manifest: dict, metri
     if "validation" in metrics:
         plots.update(task.plots(metrics["validation"], run_dir))
     write_report(run_dir, manifest, plots)
-
-
-def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
 def _summary(metrics: dict[str, Any]) -> str:

@@ -98,13 +98,12 @@ def training_arguments(
     cfg: Config,
     checkpoint_dir: Path,
     learning_rate: float,
-    evaluate: bool,
     metric: str,
     greater_is_better: bool,
 ) -> TrainingArguments:
     """Map tunewise's config onto TrainingArguments (transformers 5 names)."""
     t = cfg.training
-    strategy = "epoch" if evaluate and cfg.eval.each_epoch else "no"
+    strategy = "epoch" if cfg.eval.each_epoch else "no"
     optim_args = f"momentum={t.momentum}" if t.optimizer == "sgd_momentum" else None
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
