@@ -95,7 +95,7 @@ def test_loaded_run_reproduces_the_trained_models_predictions(key, strategy, run
     result, trainer = runs(key, strategy)
     predictor = tunewise.load(result.run_dir)
     encoded = tokenized(predictor.task, predictor.tokenizer, TEXTS)
-    collator = predictor.collator
+    collator = predictor.task.collator(predictor.tokenizer)
 
     in_memory = predict_logits(trainer.model, encoded, collator, progress=False)
     loaded = predict_logits(predictor.model, encoded, collator, progress=False)

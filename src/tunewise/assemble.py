@@ -26,14 +26,15 @@ class Assembled:
     source: ModelSource
 
 
-def load_base(cfg: Config) -> tuple[ModelSource, Any, nn.Module]:
-    """Resolve `model.name` and load its tokenizer and bare backbone."""
+def load_base(cfg: Config, auto_class: str = "AutoModel") -> tuple[ModelSource, Any, nn.Module]:
+    """Resolve `model.name` and load its tokenizer and base model (the bare backbone unless the
+    task asks for an LM class)."""
     source = resolve(cfg.model.name, cfg.model.gguf_file, cfg.model.revision)
     kwargs: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
     if cfg.model.revision and not source.alias:
         kwargs["revision"] = cfg.model.revision
     tokenizer = load_tokenizer(source, **kwargs)
-    backbone = load_backbone(source, **kwargs)
+    backbone = load_backbone(source, auto_class, **kwargs)
     if getattr(backbone.config, "pad_token_id", None) is None:
         backbone.config.pad_token_id = tokenizer.pad_token_id
     return source, tokenizer, backbone
@@ -44,7 +45,7 @@ def assemble(cfg: Config, task: Task, tokenizer: Any | None = None) -> Assembled
     from transformers import set_seed
 
     set_seed(cfg.seed)  # the head's initial weights depend on it
-    source, base_tokenizer, backbone = load_base(cfg)
+    source, base_tokenizer, backbone = load_base(cfg, task.auto_model)
     model = task.build_model(backbone)
     strategy: Strategy = STRATEGIES.get(cfg.strategy.name)(cfg.strategy)
     model = strategy.apply(model, task.head_modules)

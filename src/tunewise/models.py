@@ -150,12 +150,14 @@ def load_tokenizer(source: ModelSource, **kwargs: Any) -> Any:
     return tokenizer
 
 
-def load_backbone(source: ModelSource, **kwargs: Any) -> Any:
-    """The bare transformer (no task head), e.g. BertModel or LlamaModel."""
-    from transformers import AutoModel
+def load_backbone(source: ModelSource, auto_class: str = "AutoModel", **kwargs: Any) -> Any:
+    """The base model as `auto_class` loads it: "AutoModel" gives the bare transformer (no task
+    head, e.g. BertModel or LlamaModel); LM tasks ask for "AutoModelForCausalLM" and the like."""
+    import transformers
 
+    loader = getattr(transformers, auto_class)
     try:
-        model, info = AutoModel.from_pretrained(source.path, output_loading_info=True, **kwargs)
+        model, info = loader.from_pretrained(source.path, output_loading_info=True, **kwargs)
     except Exception as exc:
         raise _friendly(source.path, "model", exc) from None
     missing = info.get("missing_keys") or []

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tunewise.artifacts import load_trained, read_manifest
 from tunewise.config import SplitFile, validate_config
 from tunewise.registry import TASKS
@@ -35,28 +33,15 @@ class Predictor:
         self.model = built.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.eval()
         self.tokenizer = built.tokenizer
-        self.collator = self.task.collator(self.tokenizer)
-
-    def _logits(self, dataset: Any, batch_size: int, progress: bool) -> np.ndarray:
-        from tunewise.evaluation.inference import predict_logits
-
-        encoded = self.task.tokenize(dataset, self.tokenizer)
-        return predict_logits(self.model, encoded, self.collator, batch_size, progress)
 
     def predict(
         self, inputs: list[str] | list[dict[str, Any]], batch_size: int = 64, progress: bool = False
     ) -> list[dict[str, Any]]:
-        """Predictions for raw texts (or records with the config's text columns), in order."""
-        from datasets import Dataset
-
+        """Predictions for raw texts (or records with the task's input fields), in order."""
         if not inputs:
             return []
-        records = inputs if isinstance(inputs[0], dict) else [{"text": t} for t in inputs]
-        columns: dict[str, list[Any]] = {"text": [r["text"] for r in records]}
-        if "text_pair" in records[0]:
-            columns["text_pair"] = [r["text_pair"] for r in records]
-        logits = self._logits(Dataset.from_dict(columns), batch_size, progress)
-        return self.task.decode(logits)
+        dataset = self.task.records_to_dataset(inputs)
+        return self.task.predict(self.model, self.tokenizer, dataset, batch_size, progress)
 
     def read(self, path: str | Path, labelled: bool = True, fmt: str | None = None) -> Any:
         """A file read with the run's column settings (as for its validation split)."""
@@ -74,5 +59,6 @@ class Predictor:
     ) -> dict[str, Any]:
         """The task's metrics on a labelled file."""
         dataset = self.read(path)
-        logits = self._logits(dataset, batch_size, progress)
-        return self.task.compute_metrics(logits, np.asarray(dataset["label"]))
+        return self.task.evaluate(
+            self.model, self.tokenizer, dataset, batch_size=batch_size, progress=progress
+        )

@@ -8,6 +8,7 @@ user sees. The training recipe and the predictor only talk to this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,7 +23,13 @@ class Task(ABC):
     Options: ClassVar[type[TaskOptions]]
     default_metric: ClassVar[str]  # picks the best checkpoint unless eval.metric says otherwise
     greater_is_better: ClassVar[bool] = True
-    head_modules: ClassVar[list[str]]
+    head_modules: ClassVar[list[str]]  # new (randomly initialised) modules; they always train
+    # The transformers Auto class that loads the base model: "AutoModel" gives the bare backbone
+    # a task head sits on; LM tasks use "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", ...
+    auto_model: ClassVar[str] = "AutoModel"
+    # Properties strategies check for compatibility (see `strategies.base.Strategy.incompatible`):
+    token_level: ClassVar[bool] = False  # outputs aligned to input tokens (NER, extractive QA)
+    generative: ClassVar[bool] = False  # trains/evaluates a language-model head on text
 
     def __init__(self, options: TaskOptions, data: DataConfig, model: ModelConfig) -> None:
         self.options = options
@@ -60,6 +67,69 @@ class Task(ABC):
     @abstractmethod
     def decode(self, logits: np.ndarray) -> list[dict[str, Any]]:
         """User-facing predictions, one dict per example."""
+
+    def label_counts(self, dataset: Any) -> dict[str, int]:
+        """Examples per label, for the manifest and data report ({} when labels don't apply)."""
+        return {}
+
+    # -- evaluation and prediction (defaults: one logits row per example) ----------------------
+    def trainer_metrics(self) -> Callable[[Any], dict[str, Any]] | None:
+        """`compute_metrics` for the Trainer's per-epoch evaluation; None: loss only (e.g. when
+        metrics need generation or span decoding, which `evaluate` does once at the end)."""
+        from tunewise.evaluation.metrics import scalar_metrics
+
+        return lambda p: scalar_metrics(self.compute_metrics(p.predictions, p.label_ids))
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        dataset: Any,
+        encoded: Any | None = None,
+        batch_size: int = 64,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        """The task's metrics for a labelled dataset (as `read` returns it; `encoded` is its
+        tokenized form when the caller already has it). Final evaluation, `tunewise eval` and
+        the predictor all come here, so they agree."""
+        from tunewise.evaluation.inference import predict_logits
+
+        if encoded is None:
+            encoded = self.tokenize(dataset, tokenizer)
+        logits = predict_logits(model, encoded, self.collator(tokenizer), batch_size, progress)
+        return self.compute_metrics(logits, np.asarray(encoded["labels"]))
+
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        dataset: Any,
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        """User-facing predictions for an unlabelled dataset, one dict per row, in order."""
+        from tunewise.evaluation.inference import predict_logits
+
+        encoded = self.tokenize(dataset, tokenizer)
+        logits = predict_logits(model, encoded, self.collator(tokenizer), batch_size, progress)
+        return self.decode(logits)
+
+    def records_to_dataset(self, records: list[str] | list[dict[str, Any]]) -> Any:
+        """Raw inputs given to `predict` (texts, or dicts with the task's input fields) as a
+        dataset shaped like `read(..., labelled=False)` returns."""
+        from datasets import Dataset
+
+        rows = [r if isinstance(r, dict) else {"text": r} for r in records]
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        return Dataset.from_dict({k: [r.get(k) for r in rows] for k in keys})
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        """One line of the headline metrics, printed after evaluation."""
+        shown = [k for k in (self.default_metric, "n_examples") if k in metrics]
+        return ", ".join(
+            f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+            for k in shown
+        )
 
     def plots(self, metrics: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         """Task-specific figures for the report (name → PNG path)."""

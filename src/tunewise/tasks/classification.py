@@ -140,6 +140,14 @@ class ClassificationTask(Task):
             )
         return self.labels.index(names[0])
 
+    def summary(self, metrics: dict[str, Any]) -> str:
+        keys = ("accuracy", "macro_f1", "micro_f1", "n_examples")
+        return ", ".join(
+            f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+            for k in keys
+            if k in metrics
+        )
+
     def label_counts(self, dataset: Any) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for y in dataset["label"]:

@@ -22,7 +22,6 @@ from tunewise.artifacts import (
 )
 from tunewise.config import Config, save_config
 from tunewise.data.readers import fingerprint
-from tunewise.evaluation.metrics import scalar_metrics
 from tunewise.registry import TASKS
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
@@ -107,7 +106,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     output = trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)
     model = trainer.model  # the best epoch's weights when evaluating each epoch
     # 5. evaluate the final model with the same code path as `tunewise eval`
-    metrics = _evaluate(cfg, task, model, trainer.data_collator, encoded)
+    metrics = _evaluate(cfg, task, model, built.tokenizer, splits, encoded)
     # 6. the run directory
     runtime = output.metrics.get("train_runtime", 0.0)
     training = {
@@ -195,7 +194,7 @@ def _make_trainer(
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
-        compute_metrics=lambda p: scalar_metrics(task.compute_metrics(p.predictions, p.label_ids)),
+        compute_metrics=task.trainer_metrics(),
         callbacks=callbacks,
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
@@ -206,16 +205,15 @@ def _make_trainer(
 
 
 def _evaluate(
-    cfg: Config, task: Task, model: Any, collator: Any, encoded: dict
+    cfg: Config, task: Task, model: Any, tokenizer: Any, splits: dict, encoded: dict
 ) -> dict[str, dict[str, Any]]:
-    from tunewise.evaluation.inference import predict_logits
-
     metrics: dict[str, dict[str, Any]] = {}
     for name in ("validation", "test"):
         if name in encoded:
-            logits = predict_logits(model, encoded[name], collator, cfg.eval.batch_size)
-            metrics[name] = task.compute_metrics(logits, np.asarray(encoded[name]["labels"]))
-            print(f"[tunewise] {name}: " + _summary(metrics[name]))
+            metrics[name] = task.evaluate(
+                model, tokenizer, splits[name], encoded[name], cfg.eval.batch_size
+            )
+            print(f"[tunewise] {name}: " + task.summary(metrics[name]))
     return metrics
 
 
@@ -230,12 +228,3 @@ def _write_report(run_dir: Path, task: Task, trainer: Any, manifest: dict, metri
     if "validation" in metrics:
         plots.update(task.plots(metrics["validation"], run_dir))
     write_report(run_dir, manifest, plots)
-
-
-def _summary(metrics: dict[str, Any]) -> str:
-    keys = ("accuracy", "macro_f1", "micro_f1", "n_examples")
-    return ", ".join(
-        f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
-        for k in keys
-        if k in metrics
-    )
