@@ -30,6 +30,9 @@ class Task(ABC):
     # Properties strategies check for compatibility (see `strategies.base.Strategy.incompatible`):
     token_level: ClassVar[bool] = False  # outputs aligned to input tokens (NER, extractive QA)
     generative: ClassVar[bool] = False  # trains/evaluates a language-model head on text
+    # Evaluate the untrained model on the validation split too, so the run records "before" next
+    # to "after" (`loss_before`, `perplexity_before`...): LM tasks, whose base model already scores.
+    evaluate_before_training: ClassVar[bool] = False
 
     def __init__(self, options: TaskOptions, data: DataConfig, model: ModelConfig) -> None:
         self.options = options

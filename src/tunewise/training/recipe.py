@@ -22,6 +22,7 @@ from tunewise.artifacts import (
 )
 from tunewise.config import Config, save_config
 from tunewise.data.readers import fingerprint
+from tunewise.evaluation.metrics import scalar_metrics
 from tunewise.registry import TASKS
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
@@ -92,6 +93,11 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     params = count_parameters(built.model)
     print(f"[tunewise] {cfg.strategy.name}: {params}")
     encoded = {name: task.tokenize(ds, built.tokenizer) for name, ds in splits.items()}
+    before = {}
+    if task.evaluate_before_training:
+        before = _evaluate(
+            cfg, task, built.model, built.tokenizer, splits, encoded, ("validation",), "before"
+        )
     # 3. learning rate: the config's, or the strategy's default for this many steps
     steps = _planned_steps(cfg, encoded["train"]["length"])
     lr = cfg.training.learning_rate or built.strategy.default_learning_rate(steps)
@@ -107,6 +113,10 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     model = trainer.model  # the best epoch's weights when evaluating each epoch
     # 5. evaluate the final model with the same code path as `tunewise eval`
     metrics = _evaluate(cfg, task, model, built.tokenizer, splits, encoded)
+    for name, values in before.items():  # e.g. validation.perplexity_before next to perplexity
+        metrics[name].update(
+            {f"{k}_before": v for k, v in scalar_metrics(values).items() if k != "n_examples"}
+        )
     # 6. the run directory
     runtime = output.metrics.get("train_runtime", 0.0)
     training = {
@@ -145,6 +155,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         },
         "training": training,
         "metrics": metrics,
+        "before_training": before,
         "data": {
             name: {
                 **sources.get(name, {}),
@@ -187,14 +198,19 @@ def _make_trainer(
         pass
     if cfg.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
+    compute_metrics = task.trainer_metrics()
+    args = training_arguments(cfg, run_dir / "checkpoints", lr, metric, task.greater_is_better)
+    # Loss-only evaluation never gathers logits: an LM's (examples, tokens, vocabulary) would not
+    # fit in memory.
+    args.prediction_loss_only = compute_metrics is None
     trainer = TunewiseTrainer(
         model=model,
-        args=training_arguments(cfg, run_dir / "checkpoints", lr, metric, task.greater_is_better),
+        args=args,
         data_collator=task.collator(tokenizer),
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
-        compute_metrics=task.trainer_metrics(),
+        compute_metrics=compute_metrics,
         callbacks=callbacks,
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
@@ -205,15 +221,23 @@ def _make_trainer(
 
 
 def _evaluate(
-    cfg: Config, task: Task, model: Any, tokenizer: Any, splits: dict, encoded: dict
+    cfg: Config,
+    task: Task,
+    model: Any,
+    tokenizer: Any,
+    splits: dict,
+    encoded: dict,
+    names: tuple[str, ...] = ("validation", "test"),
+    when: str = "",
 ) -> dict[str, dict[str, Any]]:
     metrics: dict[str, dict[str, Any]] = {}
-    for name in ("validation", "test"):
+    for name in names:
         if name in encoded:
             metrics[name] = task.evaluate(
                 model, tokenizer, splits[name], encoded[name], cfg.eval.batch_size
             )
-            print(f"[tunewise] {name}: " + task.summary(metrics[name]))
+            label = f"{name} ({when} training)" if when else name
+            print(f"[tunewise] {label}: " + task.summary(metrics[name]))
     return metrics
 
 
