@@ -49,6 +49,9 @@ TASKS: Registry[Any] = Registry(
     "task",
     {
         "classification": "tunewise.tasks.classification:ClassificationTask",
+        "extractive_qa": "tunewise.tasks.extractive_qa:ExtractiveQATask",
+        "multiple_choice": "tunewise.tasks.multiple_choice:MultipleChoiceTask",
+        "continued_pretraining": "tunewise.tasks.continued_pretraining:ContinuedPretrainingTask",
     },
 )
 
