@@ -63,11 +63,19 @@ def eval_(
     typer.echo(json.dumps(shown, indent=2))
 
 
+# Fields of an --input record that tasks predict from (classification: text / text_pair;
+# extractive QA: question + context).
+PREDICT_INPUT_FIELDS = ("text", "text_pair", "question", "context")
+
+
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory from `tunewise train`.")],
     text: Annotated[list[str] | None, typer.Option(help="Text to classify (repeatable).")] = None,
-    input: Annotated[Path | None, typer.Option(help="JSONL/CSV/TSV file of inputs.")] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option(help="JSONL/CSV/TSV file of inputs (QA: 'question' and 'context' fields)."),
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="JSONL file for the predictions.")] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 64,
 ) -> None:
@@ -81,7 +89,7 @@ def predict(
         if input:
             dataset = predictor.read(input, labelled=False)
             records: list[Any] = [
-                {k: dataset[i][k] for k in ("text", "text_pair") if k in dataset.column_names}
+                {k: dataset[i][k] for k in PREDICT_INPUT_FIELDS if k in dataset.column_names}
                 for i in range(len(dataset))
             ]
         else:
