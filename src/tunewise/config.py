@@ -46,7 +46,7 @@ class SplitFile(Section):
     """One data file, optionally with column names that differ from the `data` defaults."""
 
     path: str
-    format: Literal["auto", "jsonl", "json", "csv", "tsv", "squad"] | None = None
+    format: Literal["auto", "jsonl", "json", "csv", "tsv", "squad", "conll"] | None = None
     text_column: str | list[str] | None = None
     text_pair_column: str | list[str] | None = None
     label_column: str | None = None
@@ -56,8 +56,9 @@ class DataConfig(Section):
     train: str | SplitFile
     validation: str | SplitFile | None = None  # None: hold out `validation_fraction` of train
     test: str | SplitFile | None = None
-    # auto: from the extension; squad: SQuAD-format JSON (extractive QA)
-    format: Literal["auto", "jsonl", "json", "csv", "tsv", "squad"] = "auto"
+    # auto: from the extension; squad: SQuAD-format JSON (extractive QA); conll: token-per-line
+    # column files (token classification, which also reads any non-JSON file as CoNLL)
+    format: Literal["auto", "jsonl", "json", "csv", "tsv", "squad", "conll"] = "auto"
     # Column names; a list means "the first of these that the file has".
     text_column: str | list[str] = "text"
     text_pair_column: str | list[str] | None = None  # second text for pair tasks (NLI, QA-match)

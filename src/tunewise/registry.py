@@ -49,9 +49,15 @@ TASKS: Registry[Any] = Registry(
     "task",
     {
         "classification": "tunewise.tasks.classification:ClassificationTask",
+        "token_classification": "tunewise.tasks.token_classification:TokenClassificationTask",
         "extractive_qa": "tunewise.tasks.extractive_qa:ExtractiveQATask",
         "multiple_choice": "tunewise.tasks.multiple_choice:MultipleChoiceTask",
         "continued_pretraining": "tunewise.tasks.continued_pretraining:ContinuedPretrainingTask",
+        "instruction": "tunewise.tasks.generation.instruction:InstructionTask",
+        "chat": "tunewise.tasks.generation.chat:ChatTask",
+        "generative_qa": "tunewise.tasks.generation.qa:GenerativeQATask",
+        "summarization": "tunewise.tasks.generation.summarization:SummarizationTask",
+        "translation": "tunewise.tasks.generation.translation:TranslationTask",
     },
 )
 

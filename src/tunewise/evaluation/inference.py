@@ -23,14 +23,23 @@ def device_of(model: nn.Module) -> torch.device:
 
 @torch.inference_mode()
 def predict_logits(
-    model: nn.Module, dataset: Any, collator: Any, batch_size: int = 64, progress: bool = True
-) -> np.ndarray:
-    """Logits for every row of a tokenized dataset (with a `length` column), in row order."""
+    model: nn.Module,
+    dataset: Any,
+    collator: Any,
+    batch_size: int = 64,
+    progress: bool = True,
+    per_token: bool = False,
+) -> np.ndarray | list[np.ndarray]:
+    """Logits for every row of a tokenized dataset (with a `length` column), in row order.
+
+    per_token: the model returns a row per token (token classification); each example's rows
+    are cut to its own length (padding dropped) and returned as a list of (length, labels)."""
     model.eval()
     device = device_of(model)
     columns = [c for c in MODEL_INPUTS if c in dataset.column_names]
     rows = dataset.select_columns(columns)
-    batches = pack_batches(dataset["length"], batch_size, seed=None)
+    lengths = dataset["length"]
+    batches = pack_batches(lengths, batch_size, seed=None)
     out: list[np.ndarray | None] = [None] * len(dataset)
     bar = tqdm(total=len(dataset), desc="predicting", unit="ex", disable=not progress, leave=False)
     for indices in batches:
@@ -38,7 +47,9 @@ def predict_logits(
         batch = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
         logits = model(**batch).logits.float().cpu().numpy()
         for i, row in zip(indices, logits, strict=True):
-            out[i] = row
+            out[i] = row[: lengths[i]] if per_token else row
         bar.update(len(indices))
     bar.close()
+    if per_token:
+        return out  # type: ignore[return-value]
     return np.stack(out)  # type: ignore[arg-type]

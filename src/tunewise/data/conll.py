@@ -1,0 +1,139 @@
+"""Token-level data: CoNLL column files and JSONL with `tokens` / `tags`, plus tag schemes.
+
+CoNLL files (one token per line, whitespace-separated columns, a blank line between sentences,
+optional `-DOCSTART-` document markers) have no reader in `datasets` that keeps line numbers, so
+this small one is hand-written: every error names the file and line. Tags are validated as BIO
+(IOB2) or IOB1 and converted to BIO, the scheme `seqeval` scores by default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from tunewise.errors import DataError
+
+TagScheme = Literal["auto", "bio", "iob1"]
+DOCSTART = "-DOCSTART-"
+
+
+def read_conll(
+    path: str | Path, tag_column: int | None = -1, token_column: int = 0
+) -> list[dict[str, Any]]:
+    """Sentences of a CoNLL column file as `{"tokens", "tags", "line"}` dicts.
+
+    `tag_column` indexes the whitespace-split columns (negative counts from the end; None reads
+    tokens only, e.g. for unlabelled input, and `tags` is then absent). `line` is the file line of
+    the sentence's first token. `-DOCSTART-` lines end the current sentence and are dropped.
+    Tags are returned as written; see `to_bio` for scheme conversion.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
+    sentences: list[dict[str, Any]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 0
+    n_columns: int | None = None
+
+    def flush() -> None:
+        nonlocal tokens, tags
+        if tokens:
+            sentence: dict[str, Any] = {"tokens": tokens, "line": start}
+            if tag_column is not None:
+                sentence["tags"] = tags
+            sentences.append(sentence)
+        tokens, tags = [], []
+
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                columns = raw.split()
+                if not columns:
+                    flush()
+                    continue
+                if columns[0] == DOCSTART:
+                    flush()
+                    continue
+                if n_columns is None:
+                    n_columns = len(columns)
+                needed = [token_column] + ([tag_column] if tag_column is not None else [])
+                for index in needed:
+                    if not -len(columns) <= index < len(columns):
+                        raise DataError(
+                            f"{path}, line {line_no}: {len(columns)} column(s) "
+                            f"({raw.strip()!r}), so column {index} does not exist. The first "
+                            f"token line has {n_columns}; set task.tag_column (0-based, "
+                            "negative counts from the end) if the tag is elsewhere."
+                        )
+                if not tokens:
+                    start = line_no
+                tokens.append(columns[token_column])
+                if tag_column is not None:
+                    tags.append(columns[tag_column])
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); re-save it as UTF-8."
+        ) from None
+    flush()
+    if not sentences:
+        raise DataError(f"Data file '{path}' holds no sentences (only blank or -DOCSTART- lines).")
+    return sentences
+
+
+def split_tag(tag: str, where: str) -> tuple[str, str]:
+    """('B' | 'I' | 'O', entity type) of a BIO/IOB1 tag; anything else is a DataError."""
+    if tag == "O":
+        return "O", ""
+    prefix, sep, kind = tag.partition("-")
+    if not sep or prefix not in ("B", "I") or not kind:
+        raise DataError(
+            f"{where}: tag {tag!r} is not 'O' or B-/I-<type> (BIO or IOB1). If this column is "
+            "not the tag, set task.tag_column (default -1, the last column); other schemes "
+            "(IOBES, BILOU) are not supported."
+        )
+    return prefix, kind
+
+
+def is_iob1(tags: list[str], where: str) -> bool:
+    """True when an I- tag opens an entity (after O, another type, or at the start): IOB1,
+    where B- only separates two adjacent entities of one type. BIO never does this."""
+    previous = ("O", "")
+    for tag in tags:
+        prefix, kind = split_tag(tag, where)
+        if prefix == "I" and (previous[0] == "O" or previous[1] != kind):
+            return True
+        previous = (prefix, kind)
+    return False
+
+
+def iob1_to_bio(tags: list[str], where: str = "tags") -> list[str]:
+    """Convert IOB1 to BIO: an I-X that starts an entity becomes B-X. A no-op on valid BIO."""
+    out = []
+    previous = ("O", "")
+    for tag in tags:
+        prefix, kind = split_tag(tag, where)
+        if prefix == "I" and (previous[0] == "O" or previous[1] != kind):
+            out.append(f"B-{kind}")
+        else:
+            out.append(tag)
+        previous = (prefix, kind)
+    return out
+
+
+def to_bio(sentences: list[list[str]], scheme: TagScheme, where: list[str]) -> list[list[str]]:
+    """All sentences' tags in BIO. `auto` converts only when some sentence is IOB1; `bio`
+    rejects an entity opened by I- (naming the line); `iob1` always converts."""
+    if scheme == "bio":
+        for tags, loc in zip(sentences, where, strict=True):
+            if is_iob1(tags, loc):
+                raise DataError(
+                    f"{loc}: an entity starts with an I- tag ({' '.join(tags[:12])}...), which "
+                    "BIO does not allow. Set task.tag_scheme: iob1 (or auto) to convert IOB1."
+                )
+        return sentences
+    if scheme == "auto" and not any(
+        is_iob1(t, loc) for t, loc in zip(sentences, where, strict=True)
+    ):
+        return sentences
+    return [iob1_to_bio(t, loc) for t, loc in zip(sentences, where, strict=True)]

@@ -1,0 +1,97 @@
+"""Words ↔ sub-word tokens ↔ character offsets, for token classification.
+
+The model sees sub-word tokens; labels and predictions belong to words; users want character
+spans on their raw text. Every input is therefore a text plus word spans in it: CoNLL/JSONL
+words are joined with single spaces, raw text is split into words here. A fast tokenizer's
+offset mapping then says which word each token belongs to (works for WordPiece, BPE and
+SentencePiece alike, unlike `is_split_into_words`, which byte-level BPE needs special set-up for).
+The first token of a word carries its label; the others are ignored (-100) in the loss.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+IGNORE = -100
+
+# Raw text → words, close to CoNLL-2003 / Penn Treebank tokens so a model trained on them sees
+# familiar words at prediction time. Hand-written: the library tokenizers that return character
+# spans (nltk's Treebank span_tokenize) rewrite quotes and fail to align on some inputs.
+_WORDS = re.compile(
+    r"""(?:\w\.){2,}(?!\w)          # abbreviations: U.S. U.K. e.g.
+      | (?i:'(?:s|re|ve|ll|d|m|t))(?!\w)  # clitics split off as in CoNLL: Germany 's
+      | \w+(?:[-.,&/]\w+)*           # words, hyphenated words, numbers 1,000 and 3.5
+      | \S                           # any other character on its own (punctuation)
+    """,
+    re.VERBOSE,
+)
+
+
+def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Words of raw text and their (start, end) character spans; text[start:end] is the word."""
+    words, spans = [], []
+    for match in _WORDS.finditer(text):
+        words.append(match.group())
+        spans.append(match.span())
+    return words, spans
+
+
+def join_words(words: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Pre-split words as one text (single spaces) and each word's span in it."""
+    spans, position = [], 0
+    for word in words:
+        spans.append((position, position + len(word)))
+        position += len(word) + 1
+    return " ".join(words), spans
+
+
+def token_words(
+    offsets: Sequence[Sequence[int]], spans: Sequence[Sequence[int]]
+) -> list[int | None]:
+    """The word index of every token (None for special tokens and tokens outside all words).
+
+    A token belongs to the first word its character range overlaps; zero-width tokens ([CLS],
+    BOS, padding) belong to none. Offsets may include a leading space (byte-level BPE), which
+    overlaps no word. Tokens and words are both in text order, so one forward pass suffices.
+    """
+    out: list[int | None] = []
+    j = 0
+    for start, end in offsets:
+        if end <= start:
+            out.append(None)
+            continue
+        while j < len(spans) and spans[j][1] <= start:
+            j += 1
+        out.append(j if j < len(spans) and spans[j][0] < end else None)
+    return out
+
+
+def first_tokens(word_ids: Sequence[int | None], n_words: int) -> list[int | None]:
+    """For each word, the position of its first token (None: the word got no token, e.g. it
+    was truncated away or held only characters the tokenizer drops)."""
+    first: list[int | None] = [None] * n_words
+    for position, word in enumerate(word_ids):
+        if word is not None and first[word] is None:
+            first[word] = position
+    return first
+
+
+def align_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> list[int]:
+    """Token labels: each word's label on its first token, -100 everywhere else."""
+    labels = [IGNORE] * len(word_ids)
+    for word, position in enumerate(first_tokens(word_ids, len(word_labels))):
+        if position is not None:
+            labels[position] = word_labels[word]
+    return labels
+
+
+def word_values(
+    word_ids: Sequence[int | None], token_values: Sequence[int], n_words: int, missing: int
+) -> list[int]:
+    """Per-token values (e.g. predicted label ids) back to words, read at each word's first
+    token; words with no token get `missing`. The inverse of `align_labels`."""
+    return [
+        missing if position is None else int(token_values[position])
+        for position in first_tokens(word_ids, n_words)
+    ]

@@ -1,0 +1,367 @@
+"""Token classification (NER): BIO tags per word, entity-level metrics, entity spans on raw text.
+
+Data: CoNLL column files (`data.format: conll`, or any non-JSON file with format auto) or
+JSONL/JSON records with `tokens` and `tags`. The label set (B-/I- for every entity type seen in
+training, plus O) is learned from the training split and saved with the run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import ConfigDict, Field
+from torch import nn
+
+from tunewise.config import SplitFile, TaskOptions
+from tunewise.data.conll import TagScheme, read_conll, split_tag, to_bio
+from tunewise.errors import ConfigError, DataError
+from tunewise.evaluation.ner import entity_metrics
+from tunewise.tasks.base import Task
+from tunewise.tasks.token_align import (
+    align_labels,
+    first_tokens,
+    join_words,
+    split_words,
+    token_words,
+    word_values,
+)
+from tunewise.tasks.token_head import HEAD_MODULES, RightPaddedCollator, TokenClassifier
+
+JSON_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+
+
+class TokenClassificationOptions(TaskOptions):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["token_classification"] = "token_classification"
+    tag_column: int = -1  # CoNLL: column of the tag (0-based; negative counts from the end)
+    token_column: int = 0  # CoNLL: column of the word
+    tag_scheme: TagScheme = "auto"  # auto: IOB1 files are detected and converted to BIO
+    tokens_field: str = "tokens"  # JSON/JSONL field holding the list of words
+    # ... and the tags (the first of these names present)
+    tags_field: str | list[str] = Field(default_factory=lambda: ["tags", "ner_tags"])
+
+
+class TokenClassificationTask(Task):
+    name = "token_classification"
+    Options = TokenClassificationOptions
+    default_metric = "f1"
+    head_modules = HEAD_MODULES
+    token_level = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.labels: list[str] = []
+
+    # -- state -----------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"labels": self.labels}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.labels = list(state["labels"])
+
+    # -- data ------------------------------------------------------------------------------------
+    def read(self, spec: SplitFile, *, fit: bool = False, labelled: bool = True) -> Any:
+        from datasets import Dataset
+
+        path = Path(spec.path)
+        fmt = spec.format or "auto"
+        if fmt == "auto":
+            fmt = JSON_SUFFIXES.get(path.suffix.lower(), "conll")
+        if fmt == "csv":
+            raise ConfigError(
+                f"{path}: token classification reads CoNLL column files (data.format: conll) "
+                "or JSON/JSONL records with a list of tokens and a list of tags, not CSV."
+            )
+        if fmt in ("json", "jsonl"):
+            rows = self._read_json(path, fmt, labelled)
+        else:  # conll, or tsv (tab-separated CoNLL columns)
+            tag_column = self.options.tag_column if labelled else None
+            rows = [
+                {
+                    "words": s["tokens"],
+                    "tags": s.get("tags"),
+                    "line": s["line"],
+                    "where": [f"{path}, line {s['line'] + i}" for i in range(len(s["tokens"]))],
+                }
+                for s in read_conll(path, tag_column, self.options.token_column)
+            ]
+        columns: dict[str, list[Any]] = {
+            "words": [r["words"] for r in rows],
+            "text": [" ".join(r["words"]) for r in rows],
+            "line": [r["line"] for r in rows],
+        }
+        if labelled:
+            tags = self._bio_tags(rows, path)
+            if fit:
+                self._fit_labels(tags)
+            columns["tags"] = [
+                self._encode(t, r["where"], path) for t, r in zip(tags, rows, strict=True)
+            ]
+        return Dataset.from_dict(columns)
+
+    def _read_json(self, path: Path, fmt: str, labelled: bool) -> list[dict[str, Any]]:
+        from tunewise.data.readers import read_records, where
+
+        fields = self.options.tags_field
+        tag_fields = [fields] if isinstance(fields, str) else list(fields)
+        tok = self.options.tokens_field
+        rows = []
+        for line, rec in read_records(path, fmt):
+            loc = f"{path}, {where(path, line)}"
+            words = rec.get(tok)
+            if not isinstance(words, list) or not words:
+                raise DataError(
+                    f"{loc}: field '{tok}' must be a non-empty list of words, got {words!r}. "
+                    "Set task.tokens_field if the words are under another name."
+                )
+            for i, word in enumerate(words):
+                if not isinstance(word, str) or not word.strip():
+                    raise DataError(f"{loc}: {tok}[{i}] is {word!r}, not a non-empty word.")
+            row: dict[str, Any] = {"words": words, "line": line}
+            if labelled:
+                field = next((f for f in tag_fields if f in rec), None)
+                tags = rec.get(field) if field else None
+                if not isinstance(tags, list) or len(tags) != len(words):
+                    raise DataError(
+                        f"{loc}: needs a list of {len(words)} tags (one per word) in "
+                        f"{' or '.join(repr(f) for f in tag_fields)}, got {tags!r}. Set "
+                        "task.tags_field if the tags are under another name."
+                    )
+                mapping = {str(k): v for k, v in (self.data_cfg.label_map or {}).items()}
+                row["tags"] = [mapping.get(str(t), str(t)) for t in tags]
+                row["where"] = [f"{loc}, {field}[{i}]" for i in range(len(words))]
+            rows.append(row)
+        return rows
+
+    def _bio_tags(self, rows: list[dict[str, Any]], path: Path) -> list[list[str]]:
+        for row in rows:
+            for tag, loc in zip(row["tags"], row["where"], strict=True):
+                split_tag(tag, loc)  # raises with the exact line on a malformed tag
+        starts = [f"{path}, sentence at line {r['line']}" for r in rows]
+        return to_bio([r["tags"] for r in rows], self.options.tag_scheme, starts)
+
+    def _fit_labels(self, tags: list[list[str]]) -> None:
+        kinds = sorted({t[2:] for sentence in tags for t in sentence if t != "O"})
+        if not kinds:
+            raise DataError("The training data has no entities (every tag is O): nothing to learn.")
+        # Both B- and I- for every type, so an entity longer than any seen in training is valid.
+        self.labels = ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
+
+    def _encode(self, tags: list[str], where: list[str], path: Path) -> list[int]:
+        index = {name: i for i, name in enumerate(self.labels)}
+        ids = []
+        for tag, loc in zip(tags, where, strict=True):
+            if tag not in index:
+                kinds = sorted({name[2:] for name in self.labels if name != "O"})
+                raise DataError(
+                    f"{loc}: tag {tag!r} has an entity type the training data never uses "
+                    f"(known types: {', '.join(kinds)}). Fix the file, or map the tag with "
+                    "data.label_map."
+                )
+            ids.append(index[tag])
+        return ids
+
+    def records_to_dataset(self, records: list[str] | list[dict[str, Any]]) -> Any:
+        """Raw texts are split into words (character spans kept); records with a list of
+        tokens are used as given, joined by single spaces."""
+        from datasets import Dataset
+
+        columns: dict[str, list[Any]] = {"text": [], "words": [], "starts": [], "ends": []}
+        tok = self.options.tokens_field
+        for i, record in enumerate(records):
+            if isinstance(record, dict) and isinstance(record.get(tok), list):
+                words = [str(w) for w in record[tok]]
+                text, spans = join_words(words)
+            elif isinstance(record, dict) and isinstance(record.get("text"), str):
+                text = record["text"]
+                words, spans = split_words(text)
+            elif isinstance(record, str):
+                text = record
+                words, spans = split_words(text)
+            else:
+                raise DataError(
+                    f"input {i}: give a text, or a record with 'text' or a list of '{tok}' "
+                    f"(got {record!r})."
+                )
+            columns["text"].append(text)
+            columns["words"].append(words)
+            columns["starts"].append([s for s, _ in spans])
+            columns["ends"].append([e for _, e in spans])
+        return Dataset.from_dict(columns)
+
+    def label_counts(self, dataset: Any) -> dict[str, int]:
+        """Entities per type."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        counts: Counter[str] = Counter()
+        for ids in dataset["tags"]:
+            counts.update(kind for kind, _, _ in get_entities([self.labels[i] for i in ids]))
+        return dict(sorted(counts.items()))
+
+    def tokenize(self, dataset: Any, tokenizer: Any) -> Any:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ConfigError(
+                f"Token classification needs a fast (Rust) tokenizer for its offset mapping; "
+                f"{type(tokenizer).__name__} is not one."
+            )
+        max_length = self.model_cfg.max_length
+        labelled = "tags" in dataset.column_names
+        given_spans = "starts" in dataset.column_names
+
+        def encode(batch: dict[str, list]) -> dict[str, list]:
+            if given_spans:
+                texts = batch["text"]
+                spans = [
+                    list(zip(s, e, strict=True))
+                    for s, e in zip(batch["starts"], batch["ends"], strict=True)
+                ]
+            else:
+                texts, spans = map(list, zip(*(join_words(w) for w in batch["words"]), strict=True))
+            out = tokenizer(
+                texts, truncation=True, max_length=max_length, return_offsets_mapping=True
+            )
+            word_ids = [
+                token_words(o, s) for o, s in zip(out["offset_mapping"], spans, strict=True)
+            ]
+            del out["offset_mapping"]
+            if labelled:
+                out["labels"] = [
+                    align_labels(w, t) for w, t in zip(word_ids, batch["tags"], strict=True)
+                ]
+            out["word_ids"] = [[-1 if w is None else w for w in ids] for ids in word_ids]
+            out["length"] = [len(ids) for ids in out["input_ids"]]
+            return out
+
+        return dataset.map(
+            encode, batched=True, remove_columns=dataset.column_names, desc="tokenizing"
+        )
+
+    def collator(self, tokenizer: Any) -> Any:
+        return RightPaddedCollator(tokenizer)
+
+    # -- model -----------------------------------------------------------------------------------
+    def build_model(self, backbone: nn.Module) -> nn.Module:
+        if getattr(backbone, "pooler", None) is not None:
+            backbone.pooler = None  # unused by a per-token head
+        return TokenClassifier(backbone, len(self.labels))
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def compute_metrics(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """Entity metrics from padded token logits and -100-masked token labels (the Trainer's
+        per-epoch evaluation); words cut by truncation are left out here, not in `evaluate`."""
+        predicted = np.asarray(logits).argmax(-1)
+        y_true, y_pred = [], []
+        for pred, gold in zip(predicted, np.asarray(labels), strict=True):
+            keep = gold != -100
+            y_true.append([self.labels[i] for i in gold[keep]])
+            y_pred.append([self.labels[i] for i in pred[keep]])
+        return entity_metrics(y_true, y_pred)
+
+    def decode(self, logits: np.ndarray | list[np.ndarray]) -> list[dict[str, Any]]:
+        """Per-token tags from per-token logits (words and offsets come from `predict`)."""
+        return [{"token_tags": [self.labels[i] for i in np.argmax(row, -1)]} for row in logits]
+
+    def _word_predictions(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        dataset: Any,
+        encoded: Any,
+        batch_size: int,
+        progress: bool,
+    ) -> list[tuple[list[int], list[float], bool]]:
+        """(tag ids, probabilities, some word lost) per example, read at each word's first
+        token; a word without a token (cut by max_length) is predicted O with score 0."""
+        from tunewise.evaluation.inference import predict_logits
+
+        rows = predict_logits(
+            model, encoded, self.collator(tokenizer), batch_size, progress, per_token=True
+        )
+        out = []
+        for logits, ids, words in zip(rows, encoded["word_ids"], dataset["words"], strict=True):
+            z = np.exp(logits - logits.max(-1, keepdims=True))
+            probs = z / z.sum(-1, keepdims=True)
+            best = probs.argmax(-1)
+            word_ids = [None if w < 0 else w for w in ids]
+            tags = word_values(word_ids, best.tolist(), len(words), missing=0)  # 0 is "O"
+            top = probs.max(-1).tolist()
+            firsts = first_tokens(word_ids, len(words))
+            scores = [0.0 if p is None else top[p] for p in firsts]
+            out.append((tags, scores, None in firsts))
+        return out
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        dataset: Any,
+        encoded: Any | None = None,
+        batch_size: int = 64,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        if encoded is None:
+            encoded = self.tokenize(dataset, tokenizer)
+        predictions = self._word_predictions(
+            model, tokenizer, dataset, encoded, batch_size, progress
+        )
+        y_true = [[self.labels[i] for i in gold] for gold in dataset["tags"]]
+        y_pred = [[self.labels[i] for i in tags] for tags, _, _ in predictions]
+        metrics = entity_metrics(y_true, y_pred)
+        # Examples with words that got no token (max_length): those words count as predicted O.
+        metrics["truncated_examples"] = sum(lost for _, _, lost in predictions)
+        return metrics
+
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        dataset: Any,
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Entities with character offsets on each input's text, plus per-word tags."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        if "starts" not in dataset.column_names:  # read() output: words joined by spaces
+            spans = [join_words(w)[1] for w in dataset["words"]]
+        else:
+            spans = [
+                list(zip(s, e, strict=True))
+                for s, e in zip(dataset["starts"], dataset["ends"], strict=True)
+            ]
+        encoded = self.tokenize(dataset, tokenizer)
+        predictions = self._word_predictions(
+            model, tokenizer, dataset, encoded, batch_size, progress
+        )
+        out = []
+        for text, words, word_spans, (ids, scores, lost) in zip(
+            dataset["text"], dataset["words"], spans, predictions, strict=True
+        ):
+            tags = [self.labels[i] for i in ids]
+            entities = []
+            for kind, first, last in get_entities(tags):
+                start, end = word_spans[first][0], word_spans[last][1]
+                entities.append(
+                    {
+                        "type": kind,
+                        "start": start,
+                        "end": end,
+                        "text": text[start:end],
+                        "score": round(float(np.mean(scores[first : last + 1])), 6),
+                    }
+                )
+            out.append(
+                {"entities": entities, "tokens": list(words), "tags": tags, "truncated": lost}
+            )
+        return out
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        keys = ("f1", "precision", "recall", "n_examples")
+        return ", ".join(
+            f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+            for k in keys
+            if k in metrics
+        )
