@@ -65,10 +65,21 @@ def prepare_output_dir(path: Path, overwrite: bool, resume: bool = False) -> Non
     path.mkdir(parents=True, exist_ok=True)
 
 
+def _custom_savers(model: nn.Module) -> dict[str, nn.Module]:
+    """Modules that store their trained tensors themselves (`export_trained(prefix)` /
+    `import_trained(prefix, state)`), e.g. diff pruning's sparse δ; prefix → module."""
+    return {f"{n}.": m for n, m in model.named_modules() if hasattr(m, "export_trained")}
+
+
 def save_trained(model: nn.Module, run_dir: Path) -> dict[str, Any]:
     """Store the parameters that trained (atomically); returns their count and size."""
     state, seen = {}, set()
+    custom = _custom_savers(model)
+    for prefix, module in custom.items():
+        state.update(module.export_trained(prefix))
     for name, param in model.named_parameters():
+        if any(name.startswith(prefix) for prefix in custom):
+            continue
         if param.requires_grad and param.data_ptr() not in seen:
             seen.add(param.data_ptr())
             state[name] = param.detach().cpu().contiguous()
@@ -86,6 +97,11 @@ def load_trained(model: nn.Module, run_dir: Path) -> None:
     if not path.is_file():
         raise TunewiseError(f"Run '{run_dir}' has no trained weights ({WEIGHTS} is missing).")
     state = load_file(str(path))
+    for prefix, module in _custom_savers(model).items():
+        mine = {k: v for k, v in state.items() if k.startswith(prefix)}
+        if mine:
+            module.import_trained(prefix, mine)
+            state = {k: v for k, v in state.items() if k not in mine}
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise TunewiseError(

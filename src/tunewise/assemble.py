@@ -15,6 +15,7 @@ from tunewise.config import Config
 from tunewise.models import ModelSource, load_backbone, load_tokenizer, resolve
 from tunewise.registry import STRATEGIES
 from tunewise.strategies.base import Strategy
+from tunewise.strategies.compat import check_compatible
 from tunewise.tasks.base import Task
 
 
@@ -26,15 +27,17 @@ class Assembled:
     source: ModelSource
 
 
-def load_base(cfg: Config, auto_class: str = "AutoModel") -> tuple[ModelSource, Any, nn.Module]:
+def load_base(
+    cfg: Config, auto_class: str = "AutoModel", **extra: Any
+) -> tuple[ModelSource, Any, nn.Module]:
     """Resolve `model.name` and load its tokenizer and base model (the bare backbone unless the
-    task asks for an LM class)."""
+    task asks for an LM class); `extra` goes to `from_pretrained` (e.g. QLoRA's quantisation)."""
     source = resolve(cfg.model.name, cfg.model.gguf_file, cfg.model.revision)
     kwargs: dict[str, Any] = {"trust_remote_code": cfg.model.trust_remote_code}
     if cfg.model.revision and not source.alias:
         kwargs["revision"] = cfg.model.revision
     tokenizer = load_tokenizer(source, **kwargs)
-    backbone = load_backbone(source, auto_class, **kwargs)
+    backbone = load_backbone(source, auto_class, **kwargs, **extra)
     if getattr(backbone.config, "pad_token_id", None) is None:
         backbone.config.pad_token_id = tokenizer.pad_token_id
     return source, tokenizer, backbone
@@ -45,8 +48,9 @@ def assemble(cfg: Config, task: Task, tokenizer: Any | None = None) -> Assembled
     from transformers import set_seed
 
     set_seed(cfg.seed)  # the head's initial weights depend on it
-    source, base_tokenizer, backbone = load_base(cfg, task.auto_model)
-    model = task.build_model(backbone)
     strategy: Strategy = STRATEGIES.get(cfg.strategy.name)(cfg.strategy)
+    check_compatible(type(strategy), type(task))  # before loading anything
+    source, base_tokenizer, backbone = load_base(cfg, task.auto_model, **strategy.load_kwargs())
+    model = task.build_model(backbone)
     model = strategy.apply(model, task.head_modules)
     return Assembled(model, tokenizer or base_tokenizer, strategy, source)

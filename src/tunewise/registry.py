@@ -69,5 +69,13 @@ STRATEGIES: Registry[Any] = Registry(
         "frozen": "tunewise.strategies.frozen:FrozenStrategy",
         "lora": "tunewise.strategies.lora:LoraStrategy",
         "bitfit": "tunewise.strategies.bitfit:BitFitStrategy",
+        "ia3": "tunewise.strategies.ia3:IA3Strategy",
+        "adapter": "tunewise.strategies.adapter:AdapterStrategy",
+        "prompt_tuning": "tunewise.strategies.prompt_tuning:PromptTuningStrategy",
+        "prefix_tuning": "tunewise.strategies.prefix_tuning:PrefixTuningStrategy",
+        "p_tuning": "tunewise.strategies.p_tuning:PTuningStrategy",
+        "diff_pruning": "tunewise.strategies.diff_pruning:DiffPruningStrategy",
+        "qlora": "tunewise.strategies.qlora:QLoraStrategy",
+        "auto": "tunewise.strategies.auto:AutoStrategy",  # the advisor's top choice
     },
 )

@@ -110,3 +110,26 @@ class Strategy(ABC):
     @abstractmethod
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         """Make exactly the intended parameters trainable; return the module to train."""
+
+    # -- hooks with defaults; strategies override what differs (see docs/strategies.md) --------
+    @classmethod
+    def incompatible(cls, task_cls: type) -> str | None:
+        """Why this strategy cannot train tasks of `task_cls` (None: it can). Decided from the
+        task's traits (`token_level`, `generative`, `auto_model`, `head_modules`), so the
+        strategy × task matrix follows whatever is registered. Checks that need the real model
+        (e.g. BitFit on a backbone without biases) happen in `apply`."""
+        return None
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """Extra `from_pretrained` arguments for the base model (QLoRA: 4-bit quantisation)."""
+        return {}
+
+    def callbacks(self) -> list[Any]:
+        """Trainer callbacks the strategy needs while training (diff pruning's schedule)."""
+        return []
+
+    def merge(self, model: nn.Module) -> nn.Module:
+        """The trained model with the strategy's additions folded into plain weights, so it runs
+        without tunewise or peft. Default: the trained tensors already are the model's weights
+        (full, partial, frozen, BitFit), so there is nothing to fold."""
+        return model

@@ -22,6 +22,12 @@ class FrozenStrategy(Strategy):
     summary = "only the task head trains (feature extraction)"
     base_learning_rate = 5e-3  # a linear head on fixed features tolerates large steps
 
+    @classmethod
+    def incompatible(cls, task_cls: type) -> str | None:
+        if not getattr(task_cls, "head_modules", None):
+            return "the task adds no new head, so freezing the pretrained model trains nothing"
+        return None
+
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         set_trainable(model, False)
         train_heads(model, head_modules)

@@ -70,3 +70,7 @@ class LoraStrategy(Strategy):
         leaves = sorted({t.rsplit(".", 1)[-1] for t in targets})
         self.details = {"target_modules": leaves, "n_adapted_layers": len(targets)}
         return get_peft_model(model, config)
+
+    def merge(self, model: nn.Module) -> nn.Module:
+        """W + (alpha/r)·BA folded into each adapted weight; the head's trained copy kept."""
+        return model.merge_and_unload()

@@ -107,6 +107,8 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     # 4. train
     prepare_output_dir(run_dir, overwrite, resume)
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
+    for callback in built.strategy.callbacks():  # e.g. diff pruning's sparsity schedule
+        trainer.add_callback(callback)
     checkpoints = Path(trainer.args.output_dir)
     has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
     output = trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)

@@ -1,0 +1,38 @@
+"""P-tuning (Liu et al., 2021, "GPT Understands, Too"): virtual input tokens produced by a small
+prompt encoder (MLP or LSTM) over learned embeddings; the backbone stays frozen. Via peft; see
+virtual_tokens.py."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+from torch import nn
+
+from tunewise.config import StrategyOptions
+from tunewise.strategies.virtual_tokens import VirtualTokenStrategy
+
+
+class PTuningOptions(StrategyOptions):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["p_tuning"] = "p_tuning"
+    num_virtual_tokens: int = Field(20, gt=0)
+    encoder_type: Literal["MLP", "LSTM"] = "MLP"  # the prompt encoder's architecture
+    encoder_hidden_size: int | None = Field(None, gt=0)  # None: the model's hidden size
+
+
+class PTuningStrategy(VirtualTokenStrategy):
+    name = "p_tuning"
+    Options = PTuningOptions
+    summary = "virtual input tokens from a trained prompt encoder; the head trains fully"
+    base_learning_rate = 1e-3  # peft's P-tuning example (RoBERTa, GLUE)
+
+    def peft_config(self, base: nn.Module) -> Any:
+        from peft import PromptEncoderConfig, TaskType
+
+        return PromptEncoderConfig(
+            task_type=TaskType.FEATURE_EXTRACTION,
+            num_virtual_tokens=self.options.num_virtual_tokens,
+            encoder_reparameterization_type=self.options.encoder_type,
+            encoder_hidden_size=self.options.encoder_hidden_size or base.config.hidden_size,
+        )

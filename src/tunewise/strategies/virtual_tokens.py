@@ -1,0 +1,143 @@
+"""What prompt tuning, prefix tuning and P-tuning share: virtual tokens on the backbone, via peft.
+
+peft's prompt-learning models expect to be the whole model, but a tunewise task model is a head
+around a bare backbone (BertModel, LlamaModel; or the base inside a *ForCausalLM). So the backbone
+alone is wrapped with peft's FEATURE_EXTRACTION model, and `VirtualTokenBackbone` strips the
+virtual tokens' output states again: every head (mask pooling, token-level heads, LM heads) then
+sees exactly one state per real input token, aligned with its attention mask and labels, while
+each real token still attends to the virtual ones. peft has no such wrapper; this is the glue.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from tunewise.errors import ConfigError
+from tunewise.strategies.base import Strategy, set_trainable, train_heads
+
+SEQ2SEQ = "AutoModelForSeq2SeqLM"
+
+
+def find_base_model(model: nn.Module) -> tuple[str, nn.Module]:
+    """(path, module) of the outermost bare transformers base model (BertModel, LlamaModel):
+    the task wrapper's `backbone`, or `model` inside a *ForCausalLM. Path "" is `model` itself."""
+    from transformers import PreTrainedModel
+
+    for name, module in model.named_modules():
+        if isinstance(module, PreTrainedModel) and module.base_model is module:
+            return name, module
+    raise ConfigError(
+        f"Virtual-token strategies need a transformers base model inside {type(model).__name__}; "
+        "none was found. Use 'lora' or 'adapter' for this model."
+    )
+
+
+class VirtualTokenBackbone(nn.Module):
+    """A backbone with learned virtual tokens whose outputs line up with the real tokens."""
+
+    def __init__(self, peft_model: nn.Module, num_virtual_tokens: int, prepends: bool) -> None:
+        super().__init__()
+        self.peft_model = peft_model
+        self.num_virtual_tokens = num_virtual_tokens
+        # prompt tuning / P-tuning add input positions; prefix tuning only adds keys and values
+        self.prepends = prepends
+
+    @property
+    def config(self) -> Any:
+        return self.peft_model.get_base_model().config
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.peft_model.get_base_model().get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,  # peft drops segment ids for prompts
+        position_ids: torch.Tensor | None = None,
+        past_key_values: Any = None,
+        cache_position: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        n = self.num_virtual_tokens
+        if past_key_values is not None and past_key_values.get_seq_length() > 0:
+            # a generation step after the first: the virtual tokens already sit in the cache
+            base = self.peft_model.get_base_model()
+            if attention_mask is not None:
+                pad = attention_mask.new_ones(attention_mask.shape[0], n)
+                attention_mask = torch.cat([pad, attention_mask], dim=1)
+            if position_ids is not None and not self.prepends:
+                position_ids = position_ids + n
+            if cache_position is not None:
+                cache_position = cache_position + n
+            return base(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=past_key_values,
+                cache_position=cache_position,
+                **kwargs,
+            )
+        if past_key_values is not None and self.prepends:
+            kwargs["past_key_values"] = past_key_values  # prefix tuning brings its own cache
+        if position_ids is not None and not self.prepends:
+            kwargs["position_ids"] = position_ids  # peft shifts them past the prefix
+        out = self.peft_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        if self.prepends:
+            out["last_hidden_state"] = out.last_hidden_state[:, n:]
+            if out.get("hidden_states") is not None:
+                out["hidden_states"] = tuple(h[:, n:] for h in out.hidden_states)
+        return out
+
+
+class VirtualTokenStrategy(Strategy):
+    """Base of the three prompt-learning strategies; subclasses build the peft config."""
+
+    prepends: ClassVar[bool] = True
+    lr_max_scale = 1.0  # already large rates; the head trains at the same rate
+
+    @classmethod
+    def incompatible(cls, task_cls: type) -> str | None:
+        if getattr(task_cls, "auto_model", "") == SEQ2SEQ:
+            return (
+                "virtual tokens for encoder-decoder models are not supported here "
+                "(the decoder would not see them); use lora or ia3"
+            )
+        return None
+
+    def peft_config(self, base: nn.Module) -> Any:
+        raise NotImplementedError
+
+    def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
+        from peft import get_peft_model
+
+        path, base = find_base_model(model)
+        if getattr(base.config, "is_encoder_decoder", False):
+            raise ConfigError(
+                f"Strategy '{self.name}' does not support encoder-decoder models "
+                f"({type(base).__name__}); use 'lora' or 'ia3'."
+            )
+        set_trainable(model, False)
+        wrapped = VirtualTokenBackbone(
+            get_peft_model(base, self.peft_config(base)),
+            self.options.num_virtual_tokens,
+            self.prepends,
+        )
+        if not path:
+            model = wrapped
+        else:
+            parent, _, leaf = path.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, leaf, wrapped)
+        train_heads(model, head_modules)
+        self.details = {"num_virtual_tokens": self.options.num_virtual_tokens, "wrapped": path}
+        return model
+
+    def merge(self, model: nn.Module) -> nn.Module:
+        raise ConfigError(
+            f"Strategy '{self.name}' cannot be merged into the base model: its virtual tokens are "
+            "extra inputs on every forward pass, not weight updates. Serve the run with "
+            "tunewise (Predictor) instead, or train with lora / ia3 for a mergeable model."
+        )
