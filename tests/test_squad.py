@@ -1,9 +1,15 @@
-"""The SQuAD normalisation and scoring against values computed by hand from the official rules."""
+"""SQuAD scoring (against values computed by hand from the official rules) and the SQuAD
+JSON / JSONL readers (records, answer offsets, error messages)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from tunewise.data.squad import nearest_occurrence, read_qa
+from tunewise.errors import DataError
 from tunewise.evaluation.squad import exact_match, f1, normalize_answer, squad_scores
 
 
@@ -61,3 +67,148 @@ def test_squad_scores_errors() -> None:
     with pytest.raises(TypeError):
         exact_match("a", "a")  # type: ignore[arg-type]
     assert squad_scores([], [])["n_examples"] == 0
+
+
+# -- readers -----------------------------------------------------------------------------------
+
+
+CONTEXT = "Super Bowl 50 was played in Santa Clara. The Broncos won the game."
+
+
+def _squad(path: Path, qas: list[dict], context: str = CONTEXT, version: str = "1.1") -> Path:
+    data = {
+        "version": version,
+        "data": [
+            {"title": "Other", "paragraphs": [{"context": "Nothing here.", "qas": []}]},
+            {"title": "Super_Bowl", "paragraphs": [{"context": context, "qas": qas}]},
+        ],
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _qa(qid: str, text: str, start: int, **kw) -> dict:
+    return {
+        "id": qid,
+        "question": "Who won?",
+        "answers": [{"text": text, "answer_start": start}],
+        **kw,
+    }
+
+
+def test_read_squad_json(tmp_path: Path) -> None:
+    path = _squad(
+        tmp_path / "dev.json", [_qa("q1", "The Broncos", 41), _qa("q2", "Santa Clara", 28)]
+    )
+    records = read_qa(path, "squad")
+    assert [r["id"] for r in records] == ["q1", "q2"]
+    assert records[0]["title"] == "Super_Bowl"
+    assert records[0]["answers"] == {"text": ["The Broncos"], "answer_start": [41]}
+    assert records[1]["context"] == CONTEXT and not records[1]["is_impossible"]
+    # auto format reads the same file; unlabelled reading needs no answers
+    assert read_qa(path)[0]["answers"] == records[0]["answers"]
+    assert "answers" not in read_qa(path, labelled=False)[0]
+
+
+def test_read_squad_v2_unanswerable(tmp_path: Path) -> None:
+    qas = [
+        _qa("q1", "The Broncos", 41),
+        {
+            "id": "q2",
+            "question": "Who lost?",
+            "answers": [],
+            "is_impossible": True,
+            "plausible_answers": [{"text": "Santa", "answer_start": 0}],
+        },
+    ]
+    records = read_qa(_squad(tmp_path / "v2.json", qas, version="v2.0"))
+    assert records[1]["is_impossible"] and records[1]["answers"] == {"text": [], "answer_start": []}
+
+
+def test_misaligned_answer_policies(tmp_path: Path) -> None:
+    path = _squad(tmp_path / "off.json", [_qa("q1", "The Broncos", 43)])  # true start is 41
+    assert read_qa(path)[0]["answers"]["answer_start"] == [41]  # default: fixed
+    with pytest.raises(DataError) as err:
+        read_qa(path, answer_policy="error")
+    msg = str(err.value)
+    assert "off.json" in msg and "article 1" in msg and "paragraph 0" in msg and "'q1'" in msg
+    assert "answers[0].answer_start" in msg and "43" in msg and "occurs at 41" in msg
+    with pytest.raises(DataError, match="holds no questions"):
+        read_qa(path, answer_policy="skip")  # its only answer was dropped
+
+
+def test_answer_not_in_context_is_an_error(tmp_path: Path) -> None:
+    path = _squad(tmp_path / "bad.json", [_qa("q9", "Panthers", 5)])
+    with pytest.raises(DataError, match=r"q9.*'Panthers'.*not in the context at all"):
+        read_qa(path)
+
+
+@pytest.mark.parametrize(
+    ("qa", "fragment"),
+    [
+        ({"id": "q1", "answers": []}, "field 'question' must be a non-empty string"),
+        ({"id": "q1", "question": "Who?"}, "field 'answers' is missing"),
+        (
+            {"id": "q1", "question": "Who?", "answers": [{"text": "Broncos"}]},
+            "field 'answers[0].answer_start' must be an integer (got None)",
+        ),
+        (
+            {"id": "q1", "question": "Who?", "answers": [{"text": "", "answer_start": 0}]},
+            "field 'answers[0].text' must be a non-empty string",
+        ),
+    ],
+)
+def test_reader_errors_name_the_field(tmp_path: Path, qa: dict, fragment: str) -> None:
+    path = _squad(tmp_path / "e.json", [qa])
+    with pytest.raises(DataError) as err:
+        read_qa(path)
+    assert fragment in str(err.value) and "e.json, article 1" in str(err.value)
+
+
+def test_not_squad_json(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": "oops"}]}))
+    with pytest.raises(DataError, match=r"article 0 .*field 'paragraphs' must be a list"):
+        read_qa(path)
+    path.write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON at line 1"):
+        read_qa(path)
+    with pytest.raises(DataError, match="does not exist"):
+        read_qa(tmp_path / "missing.json")
+
+
+def test_read_jsonl_both_answer_layouts(tmp_path: Path) -> None:
+    rows = [
+        {
+            "question": "Who won?",
+            "context": CONTEXT,
+            "answers": {"text": ["The Broncos"], "answer_start": [41]},
+        },
+        {
+            "id": "x",
+            "question": "Where?",
+            "context": CONTEXT,
+            "answers": [{"text": "Santa Clara", "answer_start": 28}],
+        },
+        {"question": "Who lost?", "context": CONTEXT, "answers": {"text": [], "answer_start": []}},
+    ]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = read_qa(path)
+    assert records[0]["id"] == "qa-1" and records[1]["id"] == "x"
+    assert records[1]["answers"] == {"text": ["Santa Clara"], "answer_start": [28]}
+    assert records[2]["is_impossible"]
+    path.write_text(
+        json.dumps({"question": "Who?", "context": CONTEXT, "answers": {"text": ["a"]}})
+    )
+    with pytest.raises(DataError, match=r"qa.jsonl, line 1: field 'answers' must hold equally"):
+        read_qa(path)
+    path.write_text(json.dumps({"question": "Who?", "answers": []}) + "\n")
+    with pytest.raises(DataError, match=r"line 1: field 'context' must be a non-empty string"):
+        read_qa(path)
+
+
+def test_nearest_occurrence() -> None:
+    assert nearest_occurrence("ab ab ab", "ab", 4) == 3
+    assert nearest_occurrence("ab ab ab", "ab", 0) == 0
+    assert nearest_occurrence("ab", "zz", 0) is None

@@ -1,9 +1,9 @@
 """From per-window start / end logits to one answer per question (n-best span decoding).
 
 Hand-written after HF's `postprocess_qa_predictions` (an example script, not a library API):
-in every window take the `n_best` highest start and end logits among context tokens, keep
-pairs with start <= end and at most `max_answer_tokens` tokens, score them start + end logit and
-pick the best over all windows of the question. With unanswerable questions allowed, the
+in every window score each span of context tokens (start <= end, at most `max_answer_tokens`
+tokens) as start + end logit, keep the `n_best`, and pick the best over all windows of the
+question. With unanswerable questions allowed, the
 no-answer score is the lowest [CLS] start + end over the windows, and it wins when it beats the
 best span by more than `null_threshold`. `score` is the softmax of the winner over all
 candidates (spans and no-answer), so it reads as a probability.
@@ -66,24 +66,29 @@ def window_candidates(
     max_answer_tokens: int,
     window: int = 0,
 ) -> list[Candidate]:
-    """The best spans of one window; only tokens with a context offset can start or end one."""
+    """The `n_best` highest-scoring spans of one window, searched exhaustively over every
+    (start, end) pair of context tokens with start <= end < start + max_answer_tokens (HF's
+    script only pairs the top-k starts with the top-k ends, and can find no valid pair)."""
     in_context = np.array([o[0] >= 0 for o in offsets], dtype=bool)
-    if not in_context.any():
+    n = len(offsets)
+    starts, ends, scores = [], [], []
+    for width in range(min(max_answer_tokens, n)):
+        s = np.arange(n - width)
+        e = s + width
+        ok = in_context[s] & in_context[e]
+        starts.append(s[ok])
+        ends.append(e[ok])
+        scores.append(start_logits[s[ok]] + end_logits[e[ok]])
+    if not starts or not sum(len(x) for x in scores):
         return []
-    masked_start = np.where(in_context, start_logits, -np.inf)
-    masked_end = np.where(in_context, end_logits, -np.inf)
-    k = min(n_best, int(in_context.sum()))
-    top_starts = np.argsort(-masked_start, kind="stable")[:k]
-    top_ends = np.argsort(-masked_end, kind="stable")[:k]
-    found = []
-    for s in top_starts.tolist():
-        for e in top_ends.tolist():
-            if e < s or e - s + 1 > max_answer_tokens:
-                continue
-            logit = float(start_logits[s] + end_logits[e])
-            found.append(Candidate(offsets[s][0], offsets[e][1], logit, window))
-    found.sort(key=lambda c: -c.logit)
-    return found[:n_best]
+    all_s, all_e, all_scores = (np.concatenate(x) for x in (starts, ends, scores))
+    k = min(n_best, len(all_scores))
+    top = np.argpartition(-all_scores, k - 1)[:k]
+    top = top[np.argsort(-all_scores[top], kind="stable")]
+    return [
+        Candidate(offsets[all_s[i]][0], offsets[all_e[i]][1], float(all_scores[i]), window)
+        for i in top.tolist()
+    ]
 
 
 def decode_question(
