@@ -41,6 +41,24 @@ def evaluate(
     return metrics
 
 
+def evaluate_base(
+    model: str,
+    task: str,
+    data: str | Path,
+    output: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """A base model's metrics for a task with no fine-tuning (the "before" figure), e.g.
+    `evaluate_base("smollm2-135m", "instruction", "test.json")`; `overrides` are config
+    `a.b=value` strings (model.max_length=512, task.eval_generate_samples=50)."""
+    from tunewise.serving.predictor import Predictor
+
+    metrics = Predictor.from_base(model, task, overrides).evaluate(data)
+    if output:
+        write_json(Path(output), metrics)
+    return metrics
+
+
 def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
     """Predictions for raw texts, in order."""
     return load(run_dir).predict(texts)

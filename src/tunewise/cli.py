@@ -48,15 +48,35 @@ def train(
 
 @app.command("eval")
 def eval_(
-    run: Annotated[Path, typer.Argument(help="Run directory from `tunewise train`.")],
-    data: Annotated[Path, typer.Option("--data", help="Labelled file (JSONL, CSV, TSV, JSON).")],
+    run: Annotated[Path | None, typer.Argument(help="Run directory from `tunewise train`.")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Labelled file (JSONL, CSV, TSV, JSON).")
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="Write the metrics here as JSON.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Score this BASE model instead of a run (with --task).")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Task type for --model, e.g. instruction.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Config override for --model, e.g. model.max_length=512."),
+    ] = None,
 ) -> None:
-    """Score a finished run on a labelled file with the task's metrics."""
+    """Score a finished run (or, with --model/--task, an untuned base model) on a labelled file
+    with the task's metrics."""
     from tunewise import api
 
     try:
-        metrics = api.evaluate(run, data, output)
+        if data is None:
+            raise TunewiseError("Give --data FILE (a labelled file to score).")
+        if (run is None) == (model is None) or (model is not None and task is None):
+            raise TunewiseError("Give a RUN directory, or --model NAME with --task TYPE.")
+        if model is not None:
+            metrics = api.evaluate_base(model, task, data, output, set_ or [])
+        else:
+            metrics = api.evaluate(run, data, output)
     except TunewiseError as exc:
         _fail(exc)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -66,6 +86,8 @@ def eval_(
 # Fields of an --input record that tasks predict from (classification: text / text_pair;
 # extractive QA: question + context).
 PREDICT_INPUT_FIELDS = ("text", "text_pair", "question", "context")
+# generation tasks: instruction (+input), chat messages, summarization document, translation source
+PREDICT_INPUT_FIELDS += ("instruction", "input", "messages", "document", "source")
 
 
 @app.command()
@@ -86,6 +108,16 @@ def predict(
         _fail(TunewiseError("Give --text TEXT (repeatable) or --input FILE."))
     try:
         predictor = api.load(run)
+        if (
+            text
+            and len(text) == 1
+            and not input
+            and not output
+            and hasattr(predictor.task, "generate")
+        ):
+            predictor.stream(text[0])  # tokens are printed as they are generated
+            typer.echo("")
+            return
         if input:
             dataset = predictor.read(input, labelled=False)
             records: list[Any] = [

@@ -34,6 +34,48 @@ class Predictor:
         self.model.eval()
         self.tokenizer = built.tokenizer
 
+    @classmethod
+    def from_base(
+        cls,
+        model: str,
+        task: str,
+        overrides: list[str] | None = None,
+        device: str | None = None,
+    ) -> Predictor:
+        """A base model with no fine-tuning, for tasks whose model needs no new head (language
+        modelling and generation): its scores are the "before" figure of a fine-tune."""
+        import torch
+
+        from tunewise.assemble import load_base
+        from tunewise.config import load_config
+        from tunewise.errors import ConfigError
+
+        raw = {"model": {"name": model}, "task": {"type": task}, "data": {"train": "-"}}
+        config = load_config({**raw, "strategy": {"name": "full"}}, overrides)
+        self = cls.__new__(cls)
+        self.run_dir, self.manifest, self.config = None, {}, config
+        self.task = TASKS.get(config.task.type)(config.task, config.data, config.model)
+        if self.task.head_modules:
+            raise ConfigError(
+                f"Task '{task}' adds a new head ({', '.join(self.task.head_modules)}) that only "
+                "training gives meaning to; a base model can be scored for generation tasks."
+            )
+        _, self.tokenizer, backbone = load_base(config, self.task.auto_model)
+        built = self.task.build_model(backbone)
+        self.model = built.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.eval()
+        return self
+
+    def stream(self, text: str | dict[str, Any]) -> dict[str, Any]:
+        """Generate for one input, printing the tokens to stdout as they come (generation
+        tasks); returns the prediction."""
+        from transformers import TextStreamer
+
+        dataset = self.task.records_to_dataset([text])
+        streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        generated = self.task.generate(self.model, self.tokenizer, dataset, 1, streamer=streamer)
+        return {"generated_text": generated[0]}
+
     def predict(
         self, inputs: list[str] | list[dict[str, Any]], batch_size: int = 64, progress: bool = False
     ) -> list[dict[str, Any]]:
