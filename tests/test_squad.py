@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tunewise.data.squad import nearest_occurrence, read_qa
+from tunewise.data.squad import nearest_occurrence, read_qa, split_by_article
 from tunewise.errors import DataError
+from tunewise.evaluation.qa_baseline import first_sentence, first_sentence_scores
 from tunewise.evaluation.squad import exact_match, f1, normalize_answer, squad_scores
 
 
@@ -212,3 +213,34 @@ def test_nearest_occurrence() -> None:
     assert nearest_occurrence("ab ab ab", "ab", 4) == 3
     assert nearest_occurrence("ab ab ab", "ab", 0) == 0
     assert nearest_occurrence("ab", "zz", 0) is None
+
+
+def test_split_by_article_keeps_articles_whole(tmp_path: Path) -> None:
+    path = _squad(tmp_path / "all.json", [_qa("q1", "The Broncos", 41)])
+    train, held = split_by_article(path, 1, tmp_path / "split")
+    assert [a["title"] for a in json.loads(train.read_text())["data"]] == ["Other"]
+    assert [r["id"] for r in read_qa(held)] == ["q1"]
+    with pytest.raises(DataError, match="cannot hold back 2 of its 2 articles"):
+        split_by_article(path, 2, tmp_path / "split")
+
+
+@pytest.mark.parametrize(
+    ("context", "first"),
+    [
+        ("Super Bowl 50 was a game. The Broncos won.", "Super Bowl 50 was a game."),
+        ("Mr. Smith went to Washington. He won.", "Mr. Smith went to Washington."),
+        ("It cost $3.5 million in 1990. Then it rose.", "It cost $3.5 million in 1990."),
+        ('He said "stop." Then left.', 'He said "stop."'),
+        ("The U.S. Army won. Then.", "The U.S. Army won."),
+        ("no end punctuation", "no end punctuation"),
+    ],
+)
+def test_first_sentence(context: str, first: str) -> None:
+    assert first_sentence(context) == first
+
+
+def test_first_sentence_scores() -> None:
+    contexts = ["Super Bowl 50 was a game. The Broncos won.", "Paris is big. It is in France."]
+    # 1: "super bowl 50 was game" vs "super bowl 50": P=3/5, R=1 -> F1=0.75; 2: no overlap
+    out = first_sentence_scores(contexts, [["Super Bowl 50"], ["France"]])
+    assert out == {"exact_match": 0.0, "f1": pytest.approx(100 * 0.75 / 2), "n_examples": 2}

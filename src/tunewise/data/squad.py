@@ -232,3 +232,26 @@ def _answers(
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def split_by_article(path: str | Path, held_out: int, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write `<stem>-train.json` and `<stem>-heldout.json` to `out_dir`: the last `held_out`
+    articles of a SQuAD file are held back whole, so no paragraph of a held-out article is
+    trained on (questions about one article share facts and wording)."""
+    path = Path(path)
+    data = _load_json(path)
+    articles = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(articles, list) or not 0 < held_out < len(articles):
+        n = len(articles) if isinstance(articles, list) else 0
+        raise DataError(
+            f"{path}: cannot hold back {held_out} of its {n} articles (need 0 < held_out < {n})."
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    version = data.get("version", "1.1")
+    parts = {"train": articles[:-held_out], "heldout": articles[-held_out:]}
+    paths = {}
+    for name, part in parts.items():
+        paths[name] = out_dir / f"{path.stem}-{name}.json"
+        paths[name].write_text(json.dumps({"version": version, "data": part}), encoding="utf-8")
+    return paths["train"], paths["heldout"]
