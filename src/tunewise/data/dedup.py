@@ -1,0 +1,217 @@
+"""Duplicates: exact (after normalisation), near (MinHash LSH), conflicts, leakage between splits.
+
+Signatures come from `datasketch.MinHash`, and the band layout (b bands of r rows) that fits the
+threshold from `datasketch.MinHashLSH`'s optimiser. Instead of datasketch's in-memory LSH index
+(a Python dict entry per record per band: gigabytes for a million records), each band's hash
+goes into a numpy column; records sharing a band hash are candidates, found with one sort per
+band. Candidates are confirmed with the exact Jaccard similarity of their shingle sets, so the
+threshold means what it says; LSH only decides which pairs get compared.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def normalise(text: str) -> str:
+    """NFKC, case-folded, whitespace collapsed: what 'the same text' means for exact dedup."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def exact_key(text: str) -> int:
+    import xxhash
+
+    return xxhash.xxh3_64_intdigest(normalise(text).encode("utf-8"))
+
+
+def shingles(text: str, n: int) -> set[str]:
+    """Word n-grams of the normalised text; a text of n words or fewer is one shingle."""
+    words = normalise(text).split()
+    if len(words) <= n:
+        return {" ".join(words)}
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) that datasketch's LSH picks for this threshold."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
+class BandHasher:
+    """MinHash signature of a text's shingles, reduced to one 64-bit hash per LSH band."""
+
+    def __init__(self, threshold: float, num_perm: int, ngram: int, seed: int = 1) -> None:
+        from datasketch import MinHash
+
+        self.ngram = ngram
+        self.bands, self.rows = band_layout(threshold, num_perm)
+        self._template = MinHash(num_perm=num_perm, seed=seed)  # permutations made once
+
+    def __call__(self, text: str) -> list[int]:
+        import xxhash
+        from datasketch import MinHash
+
+        t = self._template
+        m = MinHash(num_perm=len(t.hashvalues), permutations=t.permutations, scheme=t.scheme)
+        m.update_batch([s.encode("utf-8") for s in shingles(text, self.ngram)])
+        values = m.hashvalues
+        r = self.rows
+        return [
+            xxhash.xxh3_64_intdigest(values[i * r : (i + 1) * r].tobytes())
+            for i in range(self.bands)
+        ]
+
+
+def exact_groups(keys: np.ndarray) -> np.ndarray:
+    """For every record, the index of the first record with the same key."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first[inverse.reshape(-1)]
+
+
+def candidate_pairs(bands: np.ndarray) -> np.ndarray:
+    """(i, j) with i < j sharing at least one band hash; j is paired with its group's first i."""
+    pairs = []
+    n = len(bands)
+    for b in range(bands.shape[1]):
+        column = bands[:, b]
+        order = np.argsort(column, kind="stable")
+        ordered = column[order]
+        starts = np.r_[True, ordered[1:] != ordered[:-1]]
+        group_first = order[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
+        keep = ~starts
+        pairs.append(np.stack([group_first[keep], order[keep]], axis=1))
+    if not pairs:
+        return np.empty((0, 2), dtype=np.int64)
+    both = np.concatenate(pairs)
+    return np.unique(both, axis=0) if len(both) else both.reshape(0, 2)
+
+
+class _Clusters:
+    """Union-find whose representative is always the smallest index (the one kept)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while self.parent.get(i, i) != root:  # path compression
+            self.parent[i], i = root, self.parent[i]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def near_groups(
+    bands: np.ndarray, texts: Any, threshold: float, ngram: int
+) -> tuple[np.ndarray, int]:
+    """Cluster representative per record (itself when unique) and the number of candidate pairs.
+
+    `texts(indices)` returns the texts of those records (read lazily from the Arrow table).
+    """
+    rep = np.arange(len(bands))
+    pairs = candidate_pairs(bands)
+    if not len(pairs):
+        return rep, 0
+    involved = np.unique(pairs)
+    sets = dict(zip(involved.tolist(), (shingles(t, ngram) for t in texts(involved)), strict=True))
+    clusters = _Clusters()
+    for i, j in pairs.tolist():
+        if jaccard(sets[i], sets[j]) >= threshold:
+            clusters.union(i, j)
+    for i in clusters.parent:
+        rep[i] = clusters.find(i)
+    return rep, len(pairs)
+
+
+@dataclass
+class Duplicates:
+    """What deduplication found; `group` is each record's group representative."""
+
+    group: np.ndarray
+    exact: np.ndarray  # bool: an exact duplicate of an earlier record
+    near: np.ndarray  # bool: a near duplicate of an earlier (exactly unique) record
+    conflicts: list[list[int]] = field(default_factory=list)  # groups with differing labels
+    candidate_pairs: int = 0
+
+
+def find_duplicates(
+    keys: np.ndarray,
+    labels: np.ndarray,
+    bands: np.ndarray | None,
+    texts: Any,
+    threshold: float,
+    ngram: int,
+) -> Duplicates:
+    n = len(keys)
+    group = exact_groups(keys)
+    exact = group != np.arange(n)
+    near = np.zeros(n, dtype=bool)
+    n_pairs = 0
+    if bands is not None:
+        unique = np.flatnonzero(~exact)
+        rep, n_pairs = near_groups(bands[unique], lambda idx: texts(unique[idx]), threshold, ngram)
+        near_rep = unique[rep]  # representative, as an index of all records
+        near[unique] = near_rep != unique
+        full = np.arange(n)
+        full[unique] = near_rep
+        group = full[group]  # exact duplicates follow their first occurrence's cluster
+    return Duplicates(group, exact, near, _conflicts(group, labels), n_pairs)
+
+
+def _conflicts(group: np.ndarray, labels: np.ndarray) -> list[list[int]]:
+    """Groups whose members do not all carry the same label."""
+    members = np.flatnonzero(group != np.arange(len(group)))
+    differ = members[labels[members] != labels[group[members]]]
+    out = []
+    for rep in np.unique(group[differ]).tolist():
+        out.append(np.flatnonzero(group == rep).tolist())
+    return out
+
+
+def leaked(
+    train_keys: np.ndarray,
+    other_keys: np.ndarray,
+    train_bands: np.ndarray | None,
+    other_bands: np.ndarray | None,
+    texts: Any,
+    threshold: float,
+    ngram: int,
+) -> dict[int, int]:
+    """Records of another split whose text (or a near duplicate) is in train: {other: train}.
+
+    `texts(indices)` reads texts by index of train followed by the other split.
+    """
+    out: dict[int, int] = {}
+    index = {int(k): i for i, k in enumerate(train_keys.tolist())}
+    for j, k in enumerate(other_keys.tolist()):
+        if int(k) in index:
+            out[j] = index[int(k)]
+    if train_bands is None or other_bands is None:
+        return out
+    n_train = len(train_bands)
+    pairs = candidate_pairs(np.concatenate([train_bands, other_bands]))
+    cross = pairs[(pairs[:, 0] < n_train) & (pairs[:, 1] >= n_train)]
+    if not len(cross):
+        return out
+    involved = np.unique(cross)
+    sets = dict(zip(involved.tolist(), (shingles(t, ngram) for t in texts(involved)), strict=True))
+    for i, j in cross.tolist():
+        if j - n_train not in out and jaccard(sets[i], sets[j]) >= threshold:
+            out[j - n_train] = i
+    return out

@@ -1,0 +1,214 @@
+"""The data preparation pipeline and its outputs.
+
+load → validate → clean → filter → deduplicate (each input file), then split (one file) or check
+leakage (separate files), augment the training split, and write `train/validation/test.jsonl`,
+`rejected.jsonl` (invalid records), `removed.jsonl` (filtered and duplicate records, each with
+its reason), `prepare.json` (every count) and `data_report.md`. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunewise.data import dedup
+from tunewise.data.options import PrepareConfig
+from tunewise.data.schemas import schema_for
+from tunewise.data.split import split_indices
+from tunewise.data.steps import Processed, _bands, _texts, column, keep, process
+from tunewise.errors import DataError
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class PrepareResult:
+    output_dir: Path
+    files: dict[str, Path]  # split name → JSONL file
+    counts: dict[str, Any]  # what prepare.json holds
+    fingerprint: str  # sha256 over the split files: identifies the prepared dataset
+
+
+def prepare(
+    inputs: str | Path | dict[str, str | Path],
+    output_dir: str | Path,
+    task: str = "classification",
+    options: PrepareConfig | dict[str, Any] | None = None,
+    seed: int = 42,
+    fmt: str | None = "auto",
+) -> PrepareResult:
+    """Prepare one file (split by `options.split`) or {train, validation, test} files."""
+    opts = options if isinstance(options, PrepareConfig) else PrepareConfig(**(options or {}))
+    seed = opts.seed if opts.seed is not None else seed
+    files = {"train": inputs} if isinstance(inputs, (str, Path)) else dict(inputs)
+    if "train" not in files:
+        raise DataError("data prepare needs a train file (or a single input to split).")
+    schema = schema_for(task, opts.columns, opts.labels)
+    tokenizer = None
+    if opts.filter.tokenizer:
+        from tunewise.data.filters import load_tokenizer
+
+        tokenizer = load_tokenizer(opts.filter.tokenizer)
+    processed = {
+        name: process(path, schema, opts, fmt, tokenizer) for name, path in files.items() if path
+    }
+    if len(processed) == 1:
+        splits = _split(processed["train"], opts, seed)
+    else:
+        splits = {name: p.rows for name, p in processed.items()}
+    leakage = _leakage(splits, opts)
+    for name, info in leakage.items():
+        if info["drop"]:
+            splits[name] = keep(splits[name], ~np.isin(np.arange(len(splits[name])), info["idx"]))
+    augmented: list[dict[str, Any]] = []
+    made: dict[str, int] = {}
+    if opts.augment:
+        from tunewise.data.augment import augment_records
+
+        originals = [json.loads(r) for r in column(splits["train"], "record")]
+        augmented, made = augment_records(originals, schema, opts.augment, seed)
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / f"{name}.jsonl" for name in splits}
+    for name, rows in splits.items():
+        _write_split(paths[name], rows, augmented if name == "train" else [])
+    rejected = [r for p in processed.values() for r in p.rejected]
+    removed = [r for p in processed.values() for r in p.removed]
+    _write_jsonl(out / "rejected.jsonl", rejected)
+    _write_jsonl(out / "removed.jsonl", removed)
+    counts = _counts(processed, splits, leakage, augmented, made, seed, opts)
+    digest = fingerprint(paths)
+    counts["fingerprint"] = digest
+    from tunewise.data.report import write_data_report
+
+    write_data_report(out, counts, splits, processed, rejected, leakage, task)  # adds "stats"
+    (out / "prepare.json").write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
+    return PrepareResult(out, paths, counts, digest)
+
+
+def _split(p: Processed, opts: PrepareConfig, seed: int) -> dict[str, Any]:
+    labels = column(p.rows, "_label")
+    groups = p.groups if p.groups is not None else np.arange(len(p.rows))
+    parts = split_indices(
+        labels, groups, opts.split, seed, opts.stratify and bool((labels != "").any())
+    )
+    return {name: keep(p.rows, np.isin(np.arange(len(p.rows)), idx)) for name, idx in parts.items()}
+
+
+def _leakage(splits: dict[str, Any], opts: PrepareConfig) -> dict[str, dict[str, Any]]:
+    """Eval records whose text, or a near duplicate, is in train; acted on per `opts.leakage`."""
+    train, d = splits["train"], opts.dedup
+    out: dict[str, dict[str, Any]] = {}
+    for name in ("validation", "test"):
+        if name not in splits or not len(splits[name]):
+            continue
+        other = splits[name]
+        found = dedup.leaked(
+            column(train, "_key"),
+            column(other, "_key"),
+            _bands(train) if d.near else None,
+            _bands(other) if d.near else None,
+            lambda idx, other=other: _texts_across(train, other, idx),
+            d.threshold,
+            d.ngram,
+        )
+        idx = np.array(sorted(found), dtype=np.int64)
+        lines_other, lines_train = column(other, "line"), column(train, "line")
+        examples = [
+            {"line": int(lines_other[j]), "train_line": int(lines_train[found[j]])}
+            for j in idx[:10].tolist()
+        ]
+        if len(idx) and opts.leakage == "fail":
+            raise DataError(
+                f"{len(idx)} {name} record(s) also occur (or nearly) in train, e.g. {name} line "
+                f"{examples[0]['line']} = train line {examples[0]['train_line']}. Remove them, "
+                "or set data.prepare.leakage to drop or warn."
+            )
+        if len(idx) and opts.leakage == "warn":
+            print(f"[tunewise] warning: {len(idx)} {name} record(s) leak from train (kept).")
+        out[name] = {
+            "n": len(idx),
+            "idx": idx,
+            "drop": opts.leakage == "drop",
+            "examples": examples,
+        }
+    return out
+
+
+def _texts_across(train: Any, other: Any, idx: np.ndarray) -> list[str]:
+    n = len(train)
+    idx = np.asarray(idx)
+    first = _texts(train, idx[idx < n])
+    second = _texts(other, idx[idx >= n] - n)
+    lookup = dict(zip(idx[idx < n].tolist(), first, strict=True))
+    lookup.update(zip(idx[idx >= n].tolist(), second, strict=True))
+    return [lookup[i] for i in idx.tolist()]
+
+
+def _write_split(path: Path, rows: Any, extra: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for batch in rows.select_columns(["record"]).iter(batch_size=10_000):
+            fh.write("".join(r + "\n" for r in batch["record"]))
+        for record in extra:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records),
+        encoding="utf-8",
+    )
+
+
+def fingerprint(paths: dict[str, Path]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(paths):
+        digest.update(name.encode())
+        with paths[name].open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _counts(
+    processed: dict[str, Processed],
+    splits: dict[str, Any],
+    leakage: dict[str, dict[str, Any]],
+    augmented: list[dict[str, Any]],
+    made: dict[str, int],
+    seed: int,
+    opts: PrepareConfig,
+) -> dict[str, Any]:
+    totals: dict[str, Any] = {}
+    for key in ("n_input", "n_rejected", "n_emptied", "n_filtered", "n_exact_duplicates"):
+        totals[key] = sum(p.counts[key] for p in processed.values())
+    for key in ("n_near_duplicates", "n_conflicting_groups", "n_conflicts_dropped"):
+        totals[key] = sum(p.counts[key] for p in processed.values())
+    cleaned: dict[str, int] = {}
+    for p in processed.values():
+        for step, n in p.counts["cleaned"].items():
+            cleaned[step] = cleaned.get(step, 0) + n
+    sizes = {
+        name: len(rows) + (len(augmented) if name == "train" else 0)
+        for name, rows in splits.items()
+    }
+    return {
+        **totals,
+        "n_leaked": {name: info["n"] for name, info in leakage.items()},
+        "n_leaked_dropped": sum(i["n"] for i in leakage.values() if i["drop"]),
+        "n_augmented": len(augmented),
+        "augmented_by": made,
+        "n_output": sum(sizes.values()),
+        "splits": sizes,
+        **{f"n_{name}": n for name, n in sizes.items()},
+        "cleaned": cleaned,
+        "files": {name: {"path": p.path, **p.counts} for name, p in processed.items()},
+        "seed": seed,
+        "options": opts.model_dump(mode="json"),
+    }
