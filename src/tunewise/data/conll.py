@@ -57,15 +57,15 @@ def read_conll(
                     continue
                 if n_columns is None:
                     n_columns = len(columns)
-                needed = [token_column] + ([tag_column] if tag_column is not None else [])
-                for index in needed:
-                    if not -len(columns) <= index < len(columns):
-                        raise DataError(
-                            f"{path}, line {line_no}: {len(columns)} column(s) "
-                            f"({raw.strip()!r}), so column {index} does not exist. The first "
-                            f"token line has {n_columns}; set task.tag_column (0-based, "
-                            "negative counts from the end) if the tag is elsewhere."
-                        )
+                    _check_columns(path, line_no, raw, token_column, tag_column)
+                elif tag_column is not None and len(columns) != n_columns:
+                    raise DataError(
+                        f"{path}, line {line_no}: {len(columns)} column(s) ({raw.strip()!r}) "
+                        f"where the first token line has {n_columns}; every token line needs "
+                        "the same columns (is a tag missing, or a token with a space?)."
+                    )
+                elif not -len(columns) <= token_column < len(columns):
+                    _check_columns(path, line_no, raw, token_column, None)
                 if not tokens:
                     start = line_no
                 tokens.append(columns[token_column])
@@ -79,6 +79,26 @@ def read_conll(
     if not sentences:
         raise DataError(f"Data file '{path}' holds no sentences (only blank or -DOCSTART- lines).")
     return sentences
+
+
+def _check_columns(
+    path: Path, line_no: int, raw: str, token_column: int, tag_column: int | None
+) -> None:
+    """The token and tag columns exist on this line and are different columns."""
+    n = len(raw.split())
+    for index in [token_column] + ([tag_column] if tag_column is not None else []):
+        if not -n <= index < n:
+            raise DataError(
+                f"{path}, line {line_no}: {n} column(s) ({raw.strip()!r}), so column {index} "
+                "does not exist. Set task.tag_column / task.token_column (0-based, negative "
+                "counts from the end) to where the tag and the word are."
+            )
+    if tag_column is not None and tag_column % n == token_column % n:
+        raise DataError(
+            f"{path}, line {line_no}: the tag column ({tag_column}) is the word column "
+            f"({token_column}) on this {n}-column line ({raw.strip()!r}); a labelled CoNLL file "
+            "needs a word and a tag column (see task.tag_column)."
+        )
 
 
 def split_tag(tag: str, where: str) -> tuple[str, str]:

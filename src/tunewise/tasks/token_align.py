@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 IGNORE = -100
 
@@ -95,3 +96,27 @@ def word_values(
         missing if position is None else int(token_values[position])
         for position in first_tokens(word_ids, n_words)
     ]
+
+
+def entity_spans(
+    text: str, spans: Sequence[Sequence[int]], tags: Sequence[str], scores: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Entities of one example's word tags, as character spans on its text: type, start, end
+    (exclusive), the covered text, and the mean word probability as score. Entities come from
+    seqeval's `get_entities` (conlleval reading: an I- after O opens an entity)."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    entities = []
+    for kind, first, last in get_entities(list(tags)):
+        start, end = spans[first][0], spans[last][1]
+        score = sum(scores[first : last + 1]) / (last - first + 1)
+        entities.append(
+            {
+                "type": kind,
+                "start": start,
+                "end": end,
+                "text": text[start:end],
+                "score": round(score, 6),
+            }
+        )
+    return entities

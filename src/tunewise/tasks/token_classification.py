@@ -22,6 +22,7 @@ from tunewise.evaluation.ner import entity_metrics
 from tunewise.tasks.base import Task
 from tunewise.tasks.token_align import (
     align_labels,
+    entity_spans,
     first_tokens,
     join_words,
     split_words,
@@ -323,8 +324,6 @@ class TokenClassificationTask(Task):
         progress: bool = False,
     ) -> list[dict[str, Any]]:
         """Entities with character offsets on each input's text, plus per-word tags."""
-        from seqeval.metrics.sequence_labeling import get_entities
-
         if "starts" not in dataset.column_names:  # read() output: words joined by spaces
             spans = [join_words(w)[1] for w in dataset["words"]]
         else:
@@ -341,18 +340,7 @@ class TokenClassificationTask(Task):
             dataset["text"], dataset["words"], spans, predictions, strict=True
         ):
             tags = [self.labels[i] for i in ids]
-            entities = []
-            for kind, first, last in get_entities(tags):
-                start, end = word_spans[first][0], word_spans[last][1]
-                entities.append(
-                    {
-                        "type": kind,
-                        "start": start,
-                        "end": end,
-                        "text": text[start:end],
-                        "score": round(float(np.mean(scores[first : last + 1])), 6),
-                    }
-                )
+            entities = entity_spans(text, word_spans, tags, scores)
             out.append(
                 {"entities": entities, "tokens": list(words), "tags": tags, "truncated": lost}
             )
