@@ -34,6 +34,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) benchmarks/sst2.py
+	$(PY) benchmarks/conll.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

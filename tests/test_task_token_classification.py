@@ -349,6 +349,7 @@ CASES = [
     ("tiny_bert", "lora"),
     ("tiny_bert", "frozen"),
     ("tiny_bert", "partial"),
+    ("tiny_bert", "bitfit"),
     ("tiny_llama", "full"),
     ("tiny_llama", "lora"),
 ]

@@ -1,0 +1,148 @@
+"""CoNLL-2003 NER benchmark: minilm token classification, full fine-tuning and LoRA, one epoch.
+
+    make bench                                      # part of the full benchmark run
+    python benchmarks/conll.py                      # full and lora on all 14,041 sentences
+    python benchmarks/conll.py --strategies full --train-samples 4000   # a smaller scale
+
+Writes benchmarks/results/conll.json (and .md). Each run is a separate process (its own peak
+RSS). Scored on the CoNLL validation split (eng.testa, 3,250 sentences) with seqeval's entity
+F1; the bar from the issue is ≥ 0.88 (a hand-written HF script: 0.868 in 433 s, full FT, lr 5e-5).
+Throughput is real (non-pad) tokens per second of training; wall time includes loading,
+tokenizing and the final evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONLL = ROOT.parent / "shared" / "data" / "conll2003"
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / "work"
+REFERENCE = {"valid_f1": 0.868, "train_seconds": 433, "note": "hand-written HF script, full FT"}
+BAR = 0.88
+
+
+def config(strategy: str, train_samples: int | None, eval_samples: int | None, tokens: int):
+    return {
+        "model": {"name": "minilm", "max_length": 128},
+        "task": {"type": "token_classification"},
+        "data": {"train": str(CONLL / "train.txt"), "validation": str(CONLL / "valid.txt")},
+        "strategy": {"name": strategy},
+        "training": {
+            "epochs": 1,
+            "max_train_samples": train_samples,
+            "max_eval_samples": eval_samples,
+            "max_tokens_per_batch": tokens,
+        },
+        "eval": {"each_epoch": False, "batch_size": 128},
+        "output_dir": str(WORK / f"conll-{strategy}"),
+        "seed": 0,
+    }
+
+
+def child(cfg: dict) -> dict:
+    import resource
+
+    import tunewise
+
+    started = time.perf_counter()
+    result = tunewise.finetune(cfg, overwrite=True)
+    wall = time.perf_counter() - started
+    t = result.manifest["training"]
+    m = result.metrics["validation"]
+    return {
+        "status": "ok",
+        "valid_f1": round(m["f1"], 4),
+        "valid_precision": round(m["precision"], 4),
+        "valid_recall": round(m["recall"], 4),
+        "per_type_f1": {k: round(v["f1"], 4) for k, v in m["per_type"].items()},
+        "n_validation": m["n_examples"],
+        "n_train": t["n_train"],
+        "steps": t["steps"],
+        "learning_rate": t["learning_rate"],
+        "learning_rate_source": t["learning_rate_source"],
+        "trainable_percent": result.manifest["strategy"]["parameters"]["percent"],
+        "train_seconds": t["train_seconds"],
+        "wall_seconds": round(wall, 1),
+        "real_tokens": t["real_tokens"],
+        "real_tokens_per_second": t["real_tokens_per_second"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def run_child(cfg: dict) -> dict:
+    cmd = [sys.executable, __file__, "--child", json.dumps(cfg)]
+    started = time.perf_counter()
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        return {"status": "failed", "error": tail, "wall_seconds": time.perf_counter() - started}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def write(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "conll.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        "| strategy | train sentences | valid F1 | P | R | lr | steps | train s | wall s "
+        "| real tok/s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["runs"]:
+        if r.get("status") != "ok":
+            lines.append(f"| {r['strategy']} | failed | | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {r['strategy']} | {r['n_train']:,} | {r['valid_f1']:.4f} | "
+            f"{r['valid_precision']:.4f} | {r['valid_recall']:.4f} | {r['learning_rate']:.3g} | "
+            f"{r['steps']} | {r['train_seconds']:.0f} | {r['wall_seconds']:.0f} | "
+            f"{r['real_tokens_per_second']:,.0f} | {r['peak_rss_mb']:,.0f} |"
+        )
+    lines.append(
+        f"\nBar: valid entity F1 ≥ {BAR}. Reference: {REFERENCE['note']}, "
+        f"F1 {REFERENCE['valid_f1']} in {REFERENCE['train_seconds']} s."
+    )
+    (RESULTS / "conll.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--strategies", default="full,lora")
+    ap.add_argument("--train-samples", type=int, default=None, help="default: all 14,041")
+    ap.add_argument("--eval-samples", type=int, default=None, help="default: all 3,250")
+    ap.add_argument("--max-tokens", type=int, default=1024, help="token budget per batch")
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+    if not CONLL.is_dir():
+        sys.exit(f"CoNLL-2003 not found at {CONLL} (the benchmark reads ../shared/data in place)")
+    path = RESULTS / "conll.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results["machine"] = {"cores": os.cpu_count(), "load_average": os.getloadavg()}
+    results["reference"] = REFERENCE
+    results["bar_valid_f1"] = BAR
+    runs = {r["strategy"]: r for r in results.get("runs", [])}
+    for name in args.strategies.split(","):
+        cfg = config(name, args.train_samples, args.eval_samples, args.max_tokens)
+        print(f"[bench] conll {name} ...", flush=True)
+        row = {"strategy": name, "max_tokens_per_batch": args.max_tokens, **run_child(cfg)}
+        print(f"[bench] {json.dumps(row)}", flush=True)
+        runs[name] = row  # re-running one strategy keeps the others' rows
+        results["runs"] = list(runs.values())
+        write(results)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
