@@ -58,7 +58,11 @@ def build_tokenizer(directory: Path, chat_template: str | None = CHATML, eos_suf
     return fast
 
 
-def build_llama(directory: Path, chat_template: str | None = CHATML) -> Path:
+def build_llama(
+    directory: Path, chat_template: str | None = CHATML, init_std: float | None = None
+) -> Path:
+    """`init_std`: redraw every weight from N(0, init_std); large values give a random model
+    that emits varied text instead of repeating one token."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -77,7 +81,12 @@ def build_llama(directory: Path, chat_template: str | None = CHATML) -> Path:
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(directory)
+    model = LlamaForCausalLM(config)
+    if init_std:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0.0, init_std)
+    model.save_pretrained(directory)
     return directory
 
 
