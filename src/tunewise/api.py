@@ -62,3 +62,112 @@ def evaluate_base(
 def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
     """Predictions for raw texts, in order."""
     return load(run_dir).predict(texts)
+
+
+def strategy_matrix() -> dict[str, Any]:
+    """Which strategy can train which registered task, with the reason where it cannot."""
+    from tunewise.strategies.compat import matrix
+
+    return matrix()
+
+
+def recommend(
+    task: str,
+    model: str,
+    train_size: int | None = None,
+    data: str | Path | None = None,
+    memory_gb: float | None = None,
+    device: str = "cpu",
+    time_budget_s: float | None = None,
+    max_length: int = 128,
+    epochs: float = 1.0,
+) -> list[dict[str, Any]]:
+    """Strategies ranked best first for this scenario, each with estimated trainable
+    parameters, peak memory, seconds per epoch and the reasons (see docs/strategies.md).
+    `data` (a training file) gives the size and the mean tokens per example."""
+    from tunewise.advisor.rank import Scenario, average_tokens
+    from tunewise.advisor.rank import recommend as rank
+    from tunewise.errors import ConfigError
+
+    avg = None
+    if data is not None:
+        n, avg = average_tokens(data, model)
+        train_size = train_size or n
+    if not train_size:
+        raise ConfigError("recommend needs --train-size N or --data FILE (the training set).")
+    scenario = Scenario(
+        task=task,
+        train_size=train_size,
+        model=model,
+        memory_gb=memory_gb,
+        time_budget_s=time_budget_s,
+        device=device,
+        avg_tokens=avg,
+        max_length=max_length,
+        epochs=epochs,
+    )
+    return rank(scenario)
+
+
+def sweep(
+    config: str | Path | dict[str, Any] | Config,
+    strategies: list[str],
+    output_dir: str | Path,
+    overrides: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Train `config` once per strategy (resumable) and write DIR/sweep.json, sweep.md, plots."""
+    from tunewise.sweep import sweep as run
+
+    return run(config, strategies, output_dir, overrides)
+
+
+def merge(run_dir: str | Path) -> Any:
+    """A finished run's model with the strategy folded into plain weights (LoRA, IA3, diff
+    pruning; full/partial/frozen/BitFit as trained); ConfigError for adapters and prompts."""
+    predictor = load(run_dir, device="cpu")
+    from tunewise.registry import STRATEGIES
+
+    cls = STRATEGIES.get(predictor.config.strategy.name)
+    return cls(predictor.config.strategy).merge(predictor.model)
+
+
+def prepare_data(
+    inputs: str | Path | dict[str, str | Path],
+    output_dir: str | Path,
+    task: str = "classification",
+    options: dict[str, Any] | Any = None,
+    seed: int = 42,
+    fmt: str = "auto",
+) -> Any:
+    """Validate, clean, deduplicate, filter, split (and augment) data into `output_dir`:
+    train/validation/test.jsonl, rejected.jsonl, removed.jsonl, prepare.json, data_report.md.
+    `options` is a `data.prepare` section (dict or PrepareConfig); returns a PrepareResult."""
+    from tunewise.data.prepare import prepare
+
+    return prepare(inputs, output_dir, task, options, seed=seed, fmt=fmt)
+
+
+def data_stats(
+    path: str | Path,
+    task: str = "classification",
+    fmt: str = "auto",
+    columns: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Sizes, label distribution, length statistics and duplicate counts of a data file."""
+    from tunewise.data.prepare import stats
+
+    return stats(path, task, fmt, columns)
+
+
+def select_for_annotation(
+    run_dir: str | Path,
+    pool: str | Path,
+    k: int = 200,
+    method: str = "entropy",
+    seed: int = 42,
+    output: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """The k unlabelled pool examples a finished run is least sure about (active learning)."""
+    from tunewise.data.select import select
+
+    return select(run_dir, pool, k, method, seed, output)

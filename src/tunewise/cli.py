@@ -175,12 +175,80 @@ def quickstart(
 
 
 @app.command()
-def strategies() -> None:
-    """List the fine-tuning strategies and what each trains."""
-    from tunewise.registry import STRATEGIES
+def strategies(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the matrix as JSON.")] = False,
+) -> None:
+    """The fine-tuning strategies, what each trains, and which tasks each can train."""
+    from tunewise import api
+    from tunewise.strategies.compat import render
 
-    for name in STRATEGIES.names():
-        typer.echo(f"{name:<10} {STRATEGIES.get(name).summary}")
+    data = api.strategy_matrix()
+    typer.echo(json.dumps(data, indent=2) if as_json else render(data), nl=as_json)
+
+
+@app.command()
+def recommend(
+    task: Annotated[str, typer.Option(help="Task type, e.g. classification.")],
+    model: Annotated[str, typer.Option(help="Base model: alias, hub id or directory.")],
+    train_size: Annotated[int | None, typer.Option(help="Training examples.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Training file (size, tokens).")] = None,
+    memory_gb: Annotated[float | None, typer.Option(help="Memory budget for training.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    time_budget: Annotated[float | None, typer.Option(help="Seconds allowed per epoch.")] = None,
+    max_length: Annotated[int, typer.Option(help="Tokens kept per example.")] = 128,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ranking as JSON.")] = False,
+) -> None:
+    """Rank the strategies for a task, data size, model and memory budget, with reasons."""
+    from tunewise import api
+
+    try:
+        ranking = api.recommend(
+            task, model, train_size, data, memory_gb, device, time_budget, max_length
+        )
+    except TunewiseError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(ranking, indent=2))
+        return
+    for i, r in enumerate(ranking, 1):
+        if r["trainable_params"] is None:
+            typer.echo(f"{i:>2}. {r['strategy']:<14} {r['reasons'][0]}")
+            continue
+        fits = "" if r["fits"] else "  (does not fit)"
+        typer.echo(
+            f"{i:>2}. {r['strategy']:<14} {r['trainable_params']:>12,} params  "
+            f"~{r['est_peak_memory_gb']:.1f} GB  ~{r['est_epoch_seconds']:.0f} s/epoch{fits}"
+        )
+        for reason in r["reasons"][:-1]:
+            typer.echo(f"      - {reason}")
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="YAML config file (the strategy is replaced).")],
+    strategies: Annotated[str, typer.Option(help="Comma-separated, e.g. full,lora,bitfit.")],
+    output_dir: Annotated[Path, typer.Option(help="Where entries and the report go.")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key.path=value overrides, e.g. training.epochs=2")
+    ] = None,
+) -> None:
+    """Train CONFIG once per strategy (resumable) and compare: sweep.json, sweep.md, plots."""
+    from tunewise import api
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    try:
+        rows = api.sweep(config, names, output_dir, overrides or [])
+    except TunewiseError as exc:
+        _fail(exc)
+    failed = [r["strategy"] for r in rows if r["status"] != "ok"]
+    typer.echo(
+        f"sweep report: {output_dir / 'sweep.md'}" + (f" (failed: {failed})" if failed else "")
+    )
+
+
+from tunewise.data.cli import app as _data_app  # noqa: E402
+
+app.add_typer(_data_app, name="data")
 
 
 def main() -> None:

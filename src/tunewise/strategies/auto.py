@@ -35,6 +35,13 @@ class AutoStrategy(Strategy):
         )
 
 
+def machine_memory_gb() -> float:
+    """Physical memory of this machine (GB), for budgets left unset."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+
+
 def resolve_auto(cfg: Config, n_train: int, avg_tokens: float | None) -> tuple[Config, dict]:
     """The config with `strategy: auto` replaced by the advisor's top choice, and a record of
     the decision for the manifest. Configs naming a real strategy come back unchanged."""
@@ -49,7 +56,7 @@ def resolve_auto(cfg: Config, n_train: int, avg_tokens: float | None) -> tuple[C
             task=cfg.task.type,
             train_size=n_train,
             model=cfg.model.name,
-            memory_gb=options.memory_gb,
+            memory_gb=options.memory_gb or machine_memory_gb(),
             time_budget_s=options.time_budget_s,
             avg_tokens=avg_tokens,
             max_length=cfg.model.max_length,

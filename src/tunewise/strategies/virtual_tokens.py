@@ -85,6 +85,9 @@ class VirtualTokenBackbone(nn.Module):
             kwargs["past_key_values"] = past_key_values  # prefix tuning brings its own cache
         if position_ids is not None and not self.prepends:
             kwargs["position_ids"] = position_ids  # peft shifts them past the prefix
+        if self.prepends and input_ids is not None and "inputs_embeds" not in kwargs:
+            kwargs["inputs_embeds"] = self.get_input_embeddings()(input_ids)
+            input_ids = None
         out = self.peft_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         if self.prepends:
             out["last_hidden_state"] = out.last_hidden_state[:, n:]
@@ -121,11 +124,11 @@ class VirtualTokenStrategy(Strategy):
                 f"({type(base).__name__}); use 'lora' or 'ia3'."
             )
         set_trainable(model, False)
-        wrapped = VirtualTokenBackbone(
-            get_peft_model(base, self.peft_config(base)),
-            self.options.num_virtual_tokens,
-            self.prepends,
-        )
+        peft_model = get_peft_model(base, self.peft_config(base))
+        # peft keeps a second reference to the embedding table; checkpoints (safetensors)
+        # refuse shared tensors, and the wrapper embeds the inputs itself.
+        del peft_model.word_embeddings
+        wrapped = VirtualTokenBackbone(peft_model, self.options.num_virtual_tokens, self.prepends)
         if not path:
             model = wrapped
         else:

@@ -22,8 +22,10 @@ from tunewise.artifacts import (
 )
 from tunewise.config import Config, save_config
 from tunewise.data.readers import fingerprint
+from tunewise.data.run import prepare_for_run
 from tunewise.evaluation.metrics import scalar_metrics
 from tunewise.registry import TASKS
+from tunewise.strategies.auto import resolve_auto
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
 from tunewise.training.batching import pack_batches
@@ -87,7 +89,10 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
 
     # 1. data, read and validated by the task (which learns its labels from train)
     task: Task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
-    splits, sources = _read_splits(cfg, task)
+    prepared = prepare_for_run(cfg)  # data.prepare: validate/clean/dedup/split first
+    splits, sources = _read_splits(prepared.config if prepared else cfg, task)
+    # `strategy: auto` becomes the advisor's top choice for this data (recorded in the manifest)
+    cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
     # 2. base model + task head + strategy
     built = assemble(cfg, task)
     params = count_parameters(built.model)
@@ -106,6 +111,8 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     )
     # 4. train
     prepare_output_dir(run_dir, overwrite, resume)
+    if prepared:
+        prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
     for callback in built.strategy.callbacks():  # e.g. diff pruning's sparsity schedule
         trainer.add_callback(callback)
@@ -149,6 +156,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
             "details": built.strategy.details,
             "parameters": params.as_dict(),
             "saved_weights": weights,
+            **({"auto": auto_choice} if auto_choice else {}),
         },
         "base_model": {
             "name": cfg.model.name,
@@ -166,6 +174,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
             }
             for name, ds in splits.items()
         },
+        **({"prepared_data": prepared.manifest()} if prepared else {}),
         "config": cfg.to_dict(),
         "versions": package_versions(),
     }

@@ -1,0 +1,149 @@
+"""Strategy sweeps with `tunewise sweep`, and what the advisor recommends next to what won.
+
+    python benchmarks/sweep_sst2.py                          # SST-2, minilm, 4,000 examples
+    python benchmarks/sweep_sst2.py --train-samples 500      # the small-data regime
+    python benchmarks/sweep_sst2.py --case conll             # CoNLL-2003 NER (if the task exists)
+    python benchmarks/sweep_sst2.py --case instruction       # smollm2-135m on the alpaca demo
+
+Writes benchmarks/results/sweep_<case>[_<n>].{json,md} and the sweep's plots beside them. The
+sweep itself is resumable: entries already finished under benchmarks/work/ are not re-run (pass
+--fresh to start over). Every entry runs in its own process, so peak RSS is its own; wall
+seconds include model loading and the final evaluation. The machine is shared, so timings carry
+the load average measured at the start and end (recorded in the JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / "work"
+ALL = (
+    "full,partial,frozen,lora,bitfit,ia3,adapter,prompt_tuning,prefix_tuning,p_tuning,"
+    "diff_pruning,qlora"
+)
+
+
+def case_config(case: str, train_samples: int, max_tokens: int) -> tuple[dict, str, str]:
+    """(config, task, data file for the advisor) of a benchmark case."""
+    training = {"epochs": 1, "max_train_samples": train_samples, "max_tokens_per_batch": max_tokens}
+    if case == "sst2":
+        cfg = {
+            "model": {"name": "minilm", "max_length": 128},
+            "task": {"type": "classification"},
+            "data": {
+                "train": str(SHARED / "sst2" / "train.tsv"),
+                "validation": str(SHARED / "sst2" / "dev.tsv"),
+                "text_column": ["sentence", "content"],
+            },
+        }
+    elif case == "conll":
+        cfg = {
+            "model": {"name": "minilm", "max_length": 128},
+            "task": {"type": "token_classification"},
+            "data": {
+                "train": str(SHARED / "conll2003" / "train.txt"),
+                "validation": str(SHARED / "conll2003" / "valid.txt"),
+                "format": "conll",
+            },
+        }
+        training["epochs"] = 3  # NER needs more than one pass at this size (reference notes)
+    elif case == "instruction":
+        cfg = {
+            "model": {"name": "smollm2-135m", "max_length": 256},
+            "task": {"type": "instruction"},
+            "data": {"train": str(SHARED / "alpaca-en-demo" / "train.json")},
+        }
+        training.pop("max_tokens_per_batch")
+        training["batch_size"] = 4
+    else:
+        raise SystemExit(f"unknown case {case}")
+    cfg.update(
+        {
+            "training": training,
+            "eval": {"each_epoch": False, "batch_size": 64},
+            "seed": 0,
+        }
+    )
+    return cfg, cfg["task"]["type"], cfg["data"]["train"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--case", choices=["sst2", "conll", "instruction"], default="sst2")
+    ap.add_argument("--train-samples", type=int, default=4000)
+    ap.add_argument("--strategies", default=None, help=f"default: {ALL}")
+    ap.add_argument("--max-tokens", type=int, default=2048, help="token budget per batch")
+    ap.add_argument("--fresh", action="store_true", help="discard finished entries first")
+    args = ap.parse_args()
+
+    from tunewise import api
+    from tunewise.registry import TASKS
+
+    cfg, task, train_file = case_config(args.case, args.train_samples, args.max_tokens)
+    if task not in TASKS:
+        sys.exit(f"task '{task}' is not registered in this checkout; skipping the {args.case} case")
+    default = "lora,prompt_tuning,prefix_tuning,full" if args.case == "instruction" else ALL
+    names = (args.strategies or default).split(",")
+    tag = f"sweep_{args.case}_{args.train_samples}"
+    out = WORK / tag
+    if args.fresh and out.exists():
+        shutil.rmtree(out)
+    load_before = os.getloadavg()
+    started = time.time()
+    rows = api.sweep(cfg, names, out)
+    load_after = os.getloadavg()
+
+    from tunewise.registry import TASKS as T
+
+    metric = T.get(task).default_metric
+    greater = T.get(task).greater_is_better
+    ok = [r for r in rows if r["status"] == "ok" and metric in r["metrics"]]
+    ranked = sorted(ok, key=lambda r: r["metrics"][metric], reverse=greater)
+    advice = api.recommend(
+        task, cfg["model"]["name"], train_size=args.train_samples, data=train_file
+    )
+    advice = [a for a in advice if a["strategy"] in names]
+    result = {
+        "case": args.case,
+        "scale": {
+            "train_samples": args.train_samples,
+            "validation": "full dev set",
+            "epochs": cfg["training"]["epochs"],
+            "max_tokens_per_batch": cfg["training"].get("max_tokens_per_batch"),
+        },
+        "metric": metric,
+        "load_average": {"start": load_before, "end": load_after},
+        "sweep_seconds": round(time.time() - started, 1),
+        "entries": rows,
+        "winner": ranked[0]["strategy"] if ranked else None,
+        "measured_order": [r["strategy"] for r in ranked],
+        "advisor_order": [a["strategy"] for a in advice],
+        "advisor": advice,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = (out / "sweep.md").read_text().replace("](", f"]({tag}_")
+    for png in out.glob("*.png"):
+        shutil.copy(png, RESULTS / f"{tag}_{png.name}")
+    md += (
+        f"\nScale: {args.train_samples} training examples, full validation set, "
+        f"{cfg['training']['epochs']} epoch(s); load average {load_before[0]:.1f} → "
+        f"{load_after[0]:.1f} (shared 2-core machine).\n\n"
+        f"Measured order: {', '.join(result['measured_order'])}\n\n"
+        f"Advisor's order: {', '.join(result['advisor_order'])}\n"
+    )
+    (RESULTS / f"{tag}.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

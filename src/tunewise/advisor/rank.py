@@ -1,0 +1,227 @@
+"""Rank fine-tuning strategies for a scenario: task, training-set size, base model, device,
+memory and time budget.
+
+Each strategy starts from a quality prior (points of the task metric below full fine-tuning,
+measured on SST-2 here) and the rules below move it; each rule that fires adds a reason. The
+rules and their sources (papers and our sweeps) are written out in docs/strategies.md; change
+them together. Strategies that do not fit the memory or time budget sink to the bottom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunewise.advisor import estimate
+
+# Quality prior: SST-2 dev accuracy points below `full` (minilm, 4,000 examples, one epoch,
+# each strategy's default learning rate; benchmarks/results/sweep_sst2.json).
+PRIOR = {
+    "full": 0.0,
+    "lora": -0.7,
+    "diff_pruning": -1.0,
+    "adapter": -1.5,
+    "ia3": -4.0,
+    "partial": -3.0,
+    "bitfit": -4.5,
+    "p_tuning": -8.0,
+    "prefix_tuning": -8.0,
+    "prompt_tuning": -9.0,
+    "frozen": -9.0,
+    "qlora": -1.0,
+}
+PROMPT_METHODS = {"prompt_tuning", "prefix_tuning", "p_tuning"}
+PEFT_REPARAM = {"lora", "qlora", "adapter", "ia3", "diff_pruning"}
+SMALL_DATA = 1_000  # examples
+BIG_DATA = 20_000
+BIG_MODEL = 1_000_000_000  # parameters
+
+
+@dataclass
+class Scenario:
+    task: str
+    train_size: int
+    model: str
+    memory_gb: float | None = None
+    time_budget_s: float | None = None  # for one epoch
+    device: str = "cpu"
+    avg_tokens: float | None = None  # real tokens per example; None: 64 (or from `data`)
+    max_length: int = 128
+    epochs: float = 1.0
+    batch_size: int = 32
+
+
+def rules(name: str, sc: Scenario, task_cls: type, size: estimate.Sizes) -> list[tuple[float, str]]:
+    """(score change, reason) for each rule that applies to strategy `name`."""
+    out: list[tuple[float, str]] = []
+    small, big = sc.train_size < SMALL_DATA, sc.train_size >= BIG_DATA
+    big_model = size.total >= BIG_MODEL
+    if name == "full":
+        if big and not big_model:
+            out.append(
+                (+1.0, "plenty of data for a small model: full fine-tuning won our SST-2 sweeps")
+            )
+        if small:
+            out.append(
+                (
+                    -2.5,
+                    f"{sc.train_size} examples is few for {size.total / 1e6:.0f}M "
+                    "weights: full fine-tuning is unstable with little data "
+                    "(Mosbach et al. 2021)",
+                )
+            )
+    if name in PEFT_REPARAM and small:
+        out.append(
+            (
+                +1.5,
+                "few examples: a small update to every layer matches full fine-tuning "
+                "without overfitting (Hu et al. 2021; He et al. 2021)",
+            )
+        )
+    if name in PROMPT_METHODS:
+        if big_model:
+            out.append(
+                (
+                    +6.0,
+                    "at ≥1B parameters prompt tuning approaches full fine-tuning "
+                    "(Lester et al. 2021)",
+                )
+            )
+        else:
+            out.append(
+                (
+                    0.0,
+                    f"at {size.total / 1e6:.0f}M parameters virtual tokens lag full "
+                    "fine-tuning (Lester et al. 2021; Liu et al. 2022)",
+                )
+            )
+        if getattr(task_cls, "token_level", False):
+            out.append(
+                (
+                    -4.0,
+                    "token-level task: prompts alone are weak for sequence labelling "
+                    "(Liu et al. 2022, P-tuning v2)",
+                )
+            )
+    if name == "frozen":
+        if getattr(task_cls, "token_level", False):
+            out.append(
+                (
+                    -6.0,
+                    "token-level task is far from sentence-level pre-training: frozen "
+                    "token features do poorly",
+                )
+            )
+        elif small:
+            out.append(
+                (
+                    +3.0,
+                    "very little data: a linear probe on pretrained features cannot "
+                    "overfit much and trains in seconds",
+                )
+            )
+    if name == "bitfit" and small:
+        out.append(
+            (
+                +1.0,
+                "few examples: BitFit is competitive in the low-data regime "
+                "(Ben Zaken et al. 2022)",
+            )
+        )
+    if getattr(task_cls, "generative", False) and name == "lora":
+        out.append(
+            (
+                +1.0,
+                "generative task on a pretrained LM: LoRA is the standard choice "
+                "(Hu et al. 2021; Dettmers et al. 2023)",
+            )
+        )
+    return out
+
+
+def task_class(task: str) -> type:
+    from tunewise.registry import TASKS
+
+    return TASKS.get(task)
+
+
+def recommend(sc: Scenario, candidates: list[str] | None = None) -> list[dict[str, Any]]:
+    """Strategies ranked best first; each with the estimates, a score and its reasons."""
+    from tunewise.strategies.compat import compatible_strategies
+
+    task_cls = task_class(sc.task)
+    names = [n for n in compatible_strategies(task_cls) if not candidates or n in candidates]
+    avg = sc.avg_tokens or 64.0
+    tokens_per_batch = sc.batch_size * min(avg * 1.15, sc.max_length)  # padding inside a batch
+    rows = []
+    for name in names:
+        try:
+            size = estimate.sizes(
+                sc.model, name, str(task_cls.auto_model), tuple(task_cls.head_modules)
+            )
+        except Exception as exc:  # e.g. bitfit on a model without biases, qlora without CUDA
+            rows.append(
+                {
+                    "strategy": name,
+                    "fits": False,
+                    "score": float("-inf"),
+                    "reasons": [f"not possible: {str(exc).splitlines()[0]}"],
+                    "trainable_params": None,
+                    "est_peak_memory_gb": None,
+                    "est_epoch_seconds": None,
+                }
+            )
+            continue
+        per_example = avg + (20 if name in PROMPT_METHODS else 0)  # the virtual tokens
+        seconds = estimate.epoch_seconds(name, size, sc.train_size * per_example, sc.device)
+        memory = estimate.peak_memory_gb(name, size, tokens_per_batch)
+        score, reasons = PRIOR.get(name, -5.0), []
+        for delta, why in rules(name, sc, task_cls, size):
+            score += delta
+            reasons.append(why)
+        fits = True
+        if sc.memory_gb is not None and memory > sc.memory_gb:
+            fits = False
+            reasons.insert(0, f"needs ~{memory:.1f} GB, over the {sc.memory_gb:g} GB budget")
+        if sc.time_budget_s is not None and seconds > sc.time_budget_s:
+            fits = False
+            reasons.insert(0, f"~{seconds:.0f} s per epoch, over the {sc.time_budget_s:g} s budget")
+        pct = 100 * size.trainable / max(size.total, 1)
+        reasons.append(
+            f"trains {size.trainable:,} parameters ({pct:.2f}%); "
+            f"~{memory:.1f} GB peak, ~{seconds:.0f} s per epoch on {sc.device}"
+        )
+        rows.append(
+            {
+                "strategy": name,
+                "fits": fits,
+                "score": round(score, 2),
+                "trainable_params": size.trainable,
+                "trainable_percent": round(pct, 4),
+                "est_peak_memory_gb": round(memory, 2),
+                "est_epoch_seconds": round(seconds, 1),
+                "reasons": reasons,
+            }
+        )
+    # fitting first, then quality, then the cheaper one
+    rows.sort(key=lambda r: (not r["fits"], -r["score"], r["est_epoch_seconds"] or 0))
+    return rows
+
+
+def average_tokens(path: str | Path, model: str, limit: int = 2000) -> tuple[int, float]:
+    """(records, mean tokens per record) of a data file, tokenized with the model's tokenizer
+    (all text fields of the first `limit` records)."""
+    from tunewise.data.readers import read_records
+    from tunewise.models import load_tokenizer, resolve
+
+    tokenizer = load_tokenizer(resolve(model))
+    n, texts = 0, []
+    for _, record in read_records(Path(path)):
+        n += 1
+        if len(texts) < limit:
+            texts.append(" ".join(str(v) for v in record.values() if isinstance(v, str)))
+    if not texts:
+        return 0, 0.0
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+    return n, sum(lengths) / len(lengths)
