@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from tunewise.data.options import PrepareConfig
 from tunewise.errors import ConfigError, did_you_mean
 
 
@@ -68,6 +69,9 @@ class DataConfig(Section):
     )
     label_separator: str | None = None  # multi-label given as one string, e.g. "sports,politics"
     validation_fraction: float = Field(0.1, gt=0, lt=1)
+    # Validate / clean / deduplicate / filter / split / augment before training (see
+    # tunewise.data.options.PrepareConfig); None: the files are read as they are.
+    prepare: PrepareConfig | None = None
 
     def split(self, name: str) -> SplitFile | None:
         value = getattr(self, name)

@@ -49,28 +49,43 @@ def band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
 
 
 class BandHasher:
-    """MinHash signature of a text's shingles, reduced to one 64-bit hash per LSH band."""
+    """MinHash signatures of texts' shingles, reduced to one 64-bit hash per LSH band.
+
+    `datasketch.MinHash.generator` reuses one set of permutations for a whole batch; shingles
+    are hashed with xxhash (32-bit, as datasketch's default SHA-1 hash is) for speed.
+    """
 
     def __init__(self, threshold: float, num_perm: int, ngram: int, seed: int = 1) -> None:
-        from datasketch import MinHash
-
-        self.ngram = ngram
+        self.ngram, self.num_perm, self.seed = ngram, num_perm, seed
         self.bands, self.rows = band_layout(threshold, num_perm)
-        self._template = MinHash(num_perm=num_perm, seed=seed)  # permutations made once
 
-    def __call__(self, text: str) -> list[int]:
+    def batch(self, texts: list[str]) -> list[bytes]:
+        """Band hashes of each text as `bands` little-endian uint64s packed into bytes."""
         import xxhash
         from datasketch import MinHash
 
-        t = self._template
-        m = MinHash(num_perm=len(t.hashvalues), permutations=t.permutations, scheme=t.scheme)
-        m.update_batch([s.encode("utf-8") for s in shingles(text, self.ngram)])
-        values = m.hashvalues
-        r = self.rows
-        return [
-            xxhash.xxh3_64_intdigest(values[i * r : (i + 1) * r].tobytes())
-            for i in range(self.bands)
-        ]
+        sets = ([s.encode("utf-8") for s in shingles(t, self.ngram)] for t in texts)
+        out = []
+        r, b = self.rows, self.bands
+        for m in MinHash.generator(
+            sets, num_perm=self.num_perm, seed=self.seed, hashfunc=xxhash.xxh32_intdigest
+        ):
+            values = m.hashvalues
+            keys = [
+                xxhash.xxh3_64_intdigest(values[i * r : (i + 1) * r].tobytes()) for i in range(b)
+            ]
+            out.append(np.array(keys, dtype="<u8").tobytes())
+        return out
+
+    def __call__(self, text: str) -> np.ndarray:
+        return np.frombuffer(self.batch([text])[0], dtype="<u8")
+
+
+def unpack_bands(packed: list[bytes] | Any, bands: int) -> np.ndarray:
+    """(n, bands) uint64 matrix from the packed band hashes of n records."""
+    if not len(packed):
+        return np.zeros((0, bands), dtype=np.uint64)
+    return np.frombuffer(b"".join(packed), dtype="<u8").reshape(len(packed), bands)
 
 
 def exact_groups(keys: np.ndarray) -> np.ndarray:

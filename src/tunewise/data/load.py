@@ -138,8 +138,22 @@ def _json_problem(raw: str) -> str:
 def _delimited(path: Path, fmt: str, num_proc: int | None) -> Any:
     # Everything as text (labels like "007" survive), empty cells as "" not NaN. TSV files (GLUE
     # style) use quote characters as text, so they are not parsed as quoting (csv.QUOTE_NONE).
+    import csv
+
+    from datasets import Features, Value
+
     extra = {"sep": "\t", "quoting": 3} if fmt == "tsv" else {}
-    ds = _load("csv", path, dtype=str, keep_default_na=False, encoding="utf-8-sig", **extra)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh, delimiter="\t" if fmt == "tsv" else ","), [])
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8."
+        ) from None
+    if not header:
+        raise DataError(f"{path}: no header row (the first line names the columns).")
+    features = Features({name: Value("string") for name in header})
+    ds = _load("csv", path, features=features, keep_default_na=False, encoding="utf-8-sig", **extra)
     # The header is line 1; a quoted field spanning lines would shift later numbers (CSV only).
     return _to_rows(ds, offset=2, num_proc=num_proc)
 

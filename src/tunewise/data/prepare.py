@@ -43,7 +43,7 @@ def prepare(
     fmt: str | None = "auto",
 ) -> PrepareResult:
     """Prepare one file (split by `options.split`) or {train, validation, test} files."""
-    opts = options if isinstance(options, PrepareConfig) else PrepareConfig(**(options or {}))
+    opts = _options(options)
     seed = opts.seed if opts.seed is not None else seed
     files = {"train": inputs} if isinstance(inputs, (str, Path)) else dict(inputs)
     if "train" not in files:
@@ -90,6 +90,22 @@ def prepare(
     write_data_report(out, counts, splits, processed, rejected, leakage, task)  # adds "stats"
     (out / "prepare.json").write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
     return PrepareResult(out, paths, counts, digest)
+
+
+def _options(options: PrepareConfig | dict[str, Any] | None) -> PrepareConfig:
+    from pydantic import ValidationError
+
+    from tunewise.config import format_validation_error
+    from tunewise.errors import ConfigError
+
+    if isinstance(options, PrepareConfig):
+        return options
+    try:
+        return PrepareConfig.model_validate(options or {})
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(exc, "data prepare options", PrepareConfig, "prepare")
+        ) from None
 
 
 def _split(p: Processed, opts: PrepareConfig, seed: int) -> dict[str, Any]:
@@ -211,4 +227,27 @@ def _counts(
         "files": {name: {"path": p.path, **p.counts} for name, p in processed.items()},
         "seed": seed,
         "options": opts.model_dump(mode="json"),
+    }
+
+
+def stats(
+    path: str | Path,
+    task: str = "classification",
+    fmt: str | None = "auto",
+    columns: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Sizes, label distribution, lengths and duplicate counts of one file (nothing removed)."""
+    from tunewise.data.options import DedupOptions
+    from tunewise.data.report import split_stats
+
+    opts = PrepareConfig(on_error="skip", columns=columns or {}, dedup=DedupOptions(remove=False))
+    p = process(path, schema_for(task, opts.columns), opts, fmt)
+    return {
+        "path": str(path),
+        "n_records": p.counts["n_input"],
+        "n_invalid": p.counts["n_rejected"],
+        "n_exact_duplicates": p.counts["n_exact_duplicates"],
+        "n_conflicting_groups": p.counts["n_conflicting_groups"],
+        **split_stats(p.rows),
+        "invalid_examples": p.rejected[:5],
     }

@@ -7,7 +7,11 @@ keys, LSH band hashes, label codes) come into the main process as numpy arrays.
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +34,41 @@ def column(ds: Any, name: str) -> np.ndarray:
 
 
 def keep(ds: Any, mask: np.ndarray) -> Any:
-    """Rows where mask is true, as a dataset without an indices mapping."""
+    """Rows where mask is true, as a memory-mapped dataset without an indices mapping.
+
+    Filtered batch by batch into a new Arrow file: `select(...).flatten_indices()` would gather
+    one Arrow slice per kept run of rows and cast each separately (seconds per 100k rows).
+    """
+    import pyarrow as pa
+    from datasets import Dataset
+
+    mask = np.asarray(mask, dtype=bool)
     if mask.all():
         return ds
-    return ds.select(np.flatnonzero(mask)).flatten_indices()
+    table = ds.data if ds._indices is None else ds.flatten_indices().data
+    path = _workdir() / f"keep-{next(_counter)}.arrow"
+    start = 0
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=65_536):
+            part = mask[start : start + batch.num_rows]
+            start += batch.num_rows
+            writer.write_batch(batch.filter(pa.array(part)))
+    return Dataset.from_file(str(path), info=ds.info.copy())
+
+
+_counter = itertools.count()
+
+
+def _workdir() -> Path:
+    """A per-process scratch directory for intermediate Arrow files, removed at exit."""
+    global _WORKDIR
+    if _WORKDIR is None:
+        _WORKDIR = Path(tempfile.mkdtemp(prefix="tunewise-data-"))
+        atexit.register(shutil.rmtree, _WORKDIR, True)
+    return _WORKDIR
+
+
+_WORKDIR: Path | None = None
 
 
 @dataclass
@@ -73,8 +108,7 @@ def features(
         if f.languages:
             out["_lang"] = filters.language_of(texts)
         if hasher is not None:
-            bands = [hasher(t) for t in texts]
-            out["_bands"] = np.array(bands, dtype=np.uint64).reshape(len(texts), hasher.bands)
+            out["_bands"] = hasher.batch(texts)
         return out
 
     return rows.map(
@@ -156,9 +190,14 @@ def _where(path: str | Path) -> str:
 
 
 def _bands(rows: Any) -> np.ndarray:
+    """The packed LSH band hashes as an (n, bands) uint64 matrix."""
     table = rows.data if rows._indices is None else rows.flatten_indices().data
-    flat = table.column("_bands").combine_chunks().flatten().to_numpy()
-    return flat.reshape(len(rows), -1) if len(rows) else flat.reshape(0, 1)
+    packed = table.column("_bands").combine_chunks()
+    if not len(packed):
+        return np.zeros((0, 1), dtype=np.uint64)
+    width = len(packed[0].as_py()) // 8
+    # one buffer copy: the binary column's data, cut at its offsets (all the same width)
+    return dedup.unpack_bands(packed.to_pylist(), width)
 
 
 def _texts(rows: Any, idx: np.ndarray) -> list[str]:
