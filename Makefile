@@ -6,9 +6,22 @@ TORCH  := torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup wordnet demo test test-fast bench lint clean
 
-setup: $(VENV)/.done
+setup: $(VENV)/.done wordnet
+
+# WordNet for synonym augmentation: Debian's wordnet-base (files in /usr/share/wordnet). Installed
+# when missing (sudo only when not root); without apt, setup goes on and synonym augmentation
+# raises an error that says how to install it (its tests skip with that reason).
+wordnet:
+	@if [ -f /usr/share/wordnet/data.noun ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  $$SUDO apt-get install -y -q wordnet-base >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && \
+	    $$SUDO apt-get install -y -q wordnet-base >/dev/null 2>&1; } || \
+	  echo "note: could not install wordnet-base; WordNet synonym augmentation is unavailable"; \
+	else echo "note: no apt-get; WordNet synonym augmentation needs Debian's wordnet-base"; fi
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,6 +48,7 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/sst2.py
 	$(PY) benchmarks/conll.py
+	$(PY) benchmarks/data_prepare.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
