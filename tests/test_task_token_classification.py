@@ -35,6 +35,7 @@ from tunewise.tasks.token_align import (
     token_words,
     word_values,
 )
+from tunewise.tasks.token_encode import encode_words, word_windows
 
 LABELS = ["O", "B-NEG", "I-NEG", "B-POS", "I-POS"]
 
@@ -245,6 +246,35 @@ def test_labels_align_to_first_subwords_and_round_trip_exactly(kind, words, data
             assert spans[w][0] < end and start < spans[w][1]
 
 
+@pytest.mark.parametrize("kind", list(TOKENIZERS))
+@settings(max_examples=60, deadline=None)
+@given(batch=st.lists(WORDS, min_size=1, max_size=3), max_length=st.integers(3, 16))
+def test_long_inputs_split_into_word_windows_that_cover_every_word_once(kind, batch, max_length):
+    tokenizer = TOKENIZERS[kind]
+    joined = [join_words(words) for words in batch]
+    rows = encode_words(tokenizer, [t for t, _ in joined], [s for _, s in joined], max_length)
+    for i, words in enumerate(batch):
+        mine = [r for r in rows if r["example"] == i]
+        assert mine and all(len(r["input_ids"]) <= max_length for r in mine)
+        firsts = [w for r in mine for w in sorted(set(r["word_ids"]) - {None})]
+        # windows are consecutive runs of whole words, each word in exactly one window
+        # (a word longer than a whole window keeps its first tokens)
+        assert firsts == list(range(len(words)))
+        tags = list(range(len(words)))
+        merged = {}
+        for r in mine:
+            labels = align_labels(r["word_ids"], tags)
+            merged.update({w: v for w, v in zip(r["word_ids"], labels, strict=True) if v != IGNORE})
+        assert [merged[w] for w in range(len(words))] == tags
+
+
+def test_word_windows():
+    assert word_windows([2, 2, 2, 2], 4) == [(0, 2), (2, 4)]
+    assert word_windows([1, 5, 1], 3) == [(0, 1), (1, 2), (2, 3)]  # 5 > 3: alone
+    assert word_windows([1, 1, 1], 10) == [(0, 3)]
+    assert word_windows([], 4) == []
+
+
 @settings(max_examples=40, deadline=None)
 @given(words=WORDS, max_length=st.integers(3, 12))
 def test_truncation_keeps_a_prefix_of_words(words, max_length):
@@ -444,6 +474,11 @@ def test_run_eval_and_predict_round_trip(tiny_bert, ner_data, tmp_path):
     [given] = predictor.predict([{"tokens": ["awful", "movie"]}])
     assert given["entities"][0] == {**given["entities"][0], "start": 0, "end": 5, "type": "NEG"}
 
-    # past max_length (32 tokens) words are predicted O and the output says so
-    [long] = predictor.predict([" ".join(["the"] * 40 + ["great"])])
-    assert long["truncated"] and long["tags"][-1] == "O" and len(long["tags"]) == 41
+    # past max_length (32 tokens) the text is read in windows of whole words: nothing is lost
+    text = " ".join(["the"] * 45 + ["great", "film"] + ["the"] * 30 + ["awful"])
+    [long] = predictor.predict([text])
+    assert not long["truncated"] and len(long["tags"]) == 78
+    assert [(e["type"], e["start"], e["text"]) for e in long["entities"]] == [
+        ("POS", text.index("great"), "great"),
+        ("NEG", text.index("awful"), "awful"),
+    ]

@@ -23,12 +23,10 @@ from tunewise.tasks.base import Task
 from tunewise.tasks.token_align import (
     align_labels,
     entity_spans,
-    first_tokens,
     join_words,
     split_words,
-    token_words,
-    word_values,
 )
+from tunewise.tasks.token_encode import encode_words
 from tunewise.tasks.token_head import HEAD_MODULES, RightPaddedCollator, TokenClassifier
 
 JSON_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
@@ -212,7 +210,7 @@ class TokenClassificationTask(Task):
         labelled = "tags" in dataset.column_names
         given_spans = "starts" in dataset.column_names
 
-        def encode(batch: dict[str, list]) -> dict[str, list]:
+        def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
             if given_spans:
                 texts = batch["text"]
                 spans = [
@@ -221,23 +219,23 @@ class TokenClassificationTask(Task):
                 ]
             else:
                 texts, spans = map(list, zip(*(join_words(w) for w in batch["words"]), strict=True))
-            out = tokenizer(
-                texts, truncation=True, max_length=max_length, return_offsets_mapping=True
-            )
-            word_ids = [
-                token_words(o, s) for o, s in zip(out["offset_mapping"], spans, strict=True)
-            ]
-            del out["offset_mapping"]
+            rows = encode_words(tokenizer, texts, spans, max_length)
+            out: dict[str, list] = {k: [r[k] for r in rows] for k in rows[0]}
             if labelled:
                 out["labels"] = [
-                    align_labels(w, t) for w, t in zip(word_ids, batch["tags"], strict=True)
+                    align_labels(r["word_ids"], batch["tags"][r["example"]]) for r in rows
                 ]
-            out["word_ids"] = [[-1 if w is None else w for w in ids] for ids in word_ids]
-            out["length"] = [len(ids) for ids in out["input_ids"]]
+            out["word_ids"] = [[-1 if w is None else w for w in r["word_ids"]] for r in rows]
+            out["example"] = [indices[r["example"]] for r in rows]
+            out["length"] = [len(r["input_ids"]) for r in rows]
             return out
 
         return dataset.map(
-            encode, batched=True, remove_columns=dataset.column_names, desc="tokenizing"
+            encode,
+            batched=True,
+            with_indices=True,
+            remove_columns=dataset.column_names,
+            desc="tokenizing",
         )
 
     def collator(self, tokenizer: Any) -> Any:
@@ -275,24 +273,26 @@ class TokenClassificationTask(Task):
         progress: bool,
     ) -> list[tuple[list[int], list[float], bool]]:
         """(tag ids, probabilities, some word lost) per example, read at each word's first
-        token; a word without a token (cut by max_length) is predicted O with score 0."""
+        token over all of the example's windows; a word without a token (one word longer than
+        max_length, or characters the tokenizer drops) is predicted O with score 0."""
         from tunewise.evaluation.inference import predict_logits
 
         rows = predict_logits(
             model, encoded, self.collator(tokenizer), batch_size, progress, per_token=True
         )
-        out = []
-        for logits, ids, words in zip(rows, encoded["word_ids"], dataset["words"], strict=True):
+        tags = [[0] * len(words) for words in dataset["words"]]  # 0 is "O"
+        scores = [[0.0] * len(words) for words in dataset["words"]]
+        seen = [[False] * len(words) for words in dataset["words"]]
+        for logits, ids, example in zip(rows, encoded["word_ids"], encoded["example"], strict=True):
             z = np.exp(logits - logits.max(-1, keepdims=True))
             probs = z / z.sum(-1, keepdims=True)
-            best = probs.argmax(-1)
-            word_ids = [None if w < 0 else w for w in ids]
-            tags = word_values(word_ids, best.tolist(), len(words), missing=0)  # 0 is "O"
-            top = probs.max(-1).tolist()
-            firsts = first_tokens(word_ids, len(words))
-            scores = [0.0 if p is None else top[p] for p in firsts]
-            out.append((tags, scores, None in firsts))
-        return out
+            best, top = probs.argmax(-1).tolist(), probs.max(-1).tolist()
+            for position, word in enumerate(ids):
+                if word >= 0 and not seen[example][word]:  # the word's first token
+                    seen[example][word] = True
+                    tags[example][word] = best[position]
+                    scores[example][word] = top[position]
+        return [(t, sc, not all(se)) for t, sc, se in zip(tags, scores, seen, strict=True)]
 
     def evaluate(
         self,
