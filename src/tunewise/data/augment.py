@@ -195,8 +195,14 @@ class BackTranslate:
 
         tok, model = self.models[which]
         batch = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=256)
+        batch = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         with torch.no_grad():
-            out = model.generate(**batch, num_beams=1, do_sample=False, max_new_tokens=256)
+            # a translation is rarely much longer than its source; never past the positions
+            limit = getattr(model.config, "max_position_embeddings", 512) - 2
+            longest = int(batch["input_ids"].shape[1] * 1.5) + 8
+            out = model.generate(
+                **batch, num_beams=1, do_sample=False, max_new_tokens=min(longest, limit)
+            )
         return tok.batch_decode(out, skip_special_tokens=True)
 
     def __call__(self, text: str, rng: random.Random) -> str:

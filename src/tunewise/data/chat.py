@@ -15,7 +15,6 @@ Formats:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -241,41 +240,21 @@ def _looks_like_squad(path: Path) -> bool:
 
 
 def _squad_rows(path: Path, labelled: bool) -> list[Row]:
-    """SQuAD v1.1/v2.0 JSON → one row per question; `line` is the question's running index and
-    `id`/`title` identify it (SQuAD files are one JSON document, so lines mean little)."""
-    if not path.is_file():
-        raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON at line {exc.lineno} ({exc.msg}).") from None
-    articles = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(articles, list):
-        raise DataError(f"{path}: a SQuAD file holds {{'data': [articles]}}.")
+    """SQuAD v1.1/v2.0 JSON through the extractive-QA reader (`tunewise.data.squad`), so both QA
+    routes read and validate a file the same way; `line` is the question's running index."""
+    from tunewise.data.squad import read_squad_json
+
     rows: list[Row] = []
-    for a, article in enumerate(articles):
-        for p, para in enumerate(article.get("paragraphs") or []):
-            at = f"{path}, data[{a}].paragraphs[{p}]"
-            context = para.get("context")
-            if not isinstance(context, str) or not context.strip():
-                raise DataError(f"{at}: field 'context' is missing or empty.")
-            for q, qa in enumerate(para.get("qas") or []):
-                question = qa.get("question")
-                if not isinstance(question, str) or not question.strip():
-                    raise DataError(f"{at}.qas[{q}]: field 'question' is missing or empty.")
-                answers = [x.get("text", "") for x in qa.get("answers") or []]
-                if labelled and not answers and not qa.get("is_impossible"):
-                    raise DataError(f"{at}.qas[{q}] (id {qa.get('id')}): no 'answers'.")
-                rows.append(
-                    {
-                        "question": question,
-                        "context": context,
-                        "answers": answers if labelled else [],
-                        "id": str(qa.get("id", len(rows))),
-                        "title": str(article.get("title", a)),
-                        "line": len(rows),
-                    }
-                )
-    if not rows:
-        raise DataError(f"{path}: the SQuAD file holds no questions.")
+    for i, rec in enumerate(read_squad_json(path, labelled=labelled)):
+        answers = list(rec["answers"]["text"]) if labelled else []
+        rows.append(
+            {
+                "question": rec["question"],
+                "context": rec["context"],
+                "answers": answers,
+                "id": str(rec.get("id", i)),
+                "title": str(rec.get("title", "")),
+                "line": i,
+            }
+        )
     return rows

@@ -1,4 +1,4 @@
-"""Token-level data: CoNLL column files and JSONL with `tokens` / `tags`, plus tag schemes.
+"""Token-level data: CoNLL column files and JSON/JSONL with `tokens` / `tags`, plus tag schemes.
 
 CoNLL files (one token per line, whitespace-separated columns, a blank line between sentences,
 optional `-DOCSTART-` document markers) have no reader in `datasets` that keeps line numbers, so
@@ -79,6 +79,47 @@ def read_conll(
     if not sentences:
         raise DataError(f"Data file '{path}' holds no sentences (only blank or -DOCSTART- lines).")
     return sentences
+
+
+def read_tagged_records(
+    path: str | Path,
+    fmt: str,
+    tokens_field: str = "tokens",
+    tags_fields: list[str] | None = None,
+    label_map: dict[Any, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Records of a JSON/JSONL file as `{"tokens", "tags", "line", "where"}` dicts, like
+    `read_conll`'s. `tags_fields`: names to look for, first present wins (None: tokens only).
+    `label_map` renames raw tag values (e.g. integer ids); `where` locates each tag for errors."""
+    from tunewise.data.readers import read_records, where
+
+    mapping = {str(k): v for k, v in (label_map or {}).items()}
+    rows = []
+    for line, rec in read_records(path, fmt):
+        loc = f"{path}, {where(path, line)}"
+        words = rec.get(tokens_field)
+        if not isinstance(words, list) or not words:
+            raise DataError(
+                f"{loc}: field '{tokens_field}' must be a non-empty list of words, got "
+                f"{words!r}. Set task.tokens_field if the words are under another name."
+            )
+        for i, word in enumerate(words):
+            if not isinstance(word, str) or not word.strip():
+                raise DataError(f"{loc}: {tokens_field}[{i}] is {word!r}, not a non-empty word.")
+        row: dict[str, Any] = {"tokens": words, "line": line}
+        if tags_fields is not None:
+            field = next((f for f in tags_fields if f in rec), None)
+            tags = rec.get(field) if field else None
+            if not isinstance(tags, list) or len(tags) != len(words):
+                raise DataError(
+                    f"{loc}: needs a list of {len(words)} tags (one per word) in "
+                    f"{' or '.join(repr(f) for f in tags_fields)}, got {tags!r}. Set "
+                    "task.tags_field if the tags are under another name."
+                )
+            row["tags"] = [mapping.get(str(t), str(t)) for t in tags]
+            row["where"] = [f"{loc}, {field}[{i}]" for i in range(len(words))]
+        rows.append(row)
+    return rows
 
 
 def _check_columns(
