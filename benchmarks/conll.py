@@ -128,20 +128,22 @@ def main() -> None:
     if not CONLL.is_dir():
         sys.exit(f"CoNLL-2003 not found at {CONLL} (the benchmark reads ../shared/data in place)")
     path = RESULTS / "conll.json"
-    results = json.loads(path.read_text()) if path.is_file() else {}
-    results["machine"] = {"cores": os.cpu_count(), "load_average": os.getloadavg()}
-    results["reference"] = REFERENCE
-    results["bar_valid_f1"] = BAR
-    runs = {r["strategy"]: r for r in results.get("runs", [])}
     for name in args.strategies.split(","):
         cfg = config(name, args.train_samples, args.eval_samples, args.max_tokens)
         print(f"[bench] conll {name} ...", flush=True)
+        load_before = os.getloadavg()
         row = {"strategy": name, "max_tokens_per_batch": args.max_tokens, **run_child(cfg)}
+        # The CPU is shared: the load average says how contended the timing was.
+        row["load_average_before_after"] = [round(load_before[1], 1), round(os.getloadavg()[1], 1)]
         print(f"[bench] {json.dumps(row)}", flush=True)
-        runs[name] = row  # re-running one strategy keeps the others' rows
+        # Re-read before writing: re-running one strategy (even concurrently) keeps the others.
+        results = json.loads(path.read_text()) if path.is_file() else {}
+        results.update(machine={"cores": os.cpu_count()}, reference=REFERENCE, bar_valid_f1=BAR)
+        runs = {r["strategy"]: r for r in results.get("runs", [])}
+        runs[name] = row
         results["runs"] = list(runs.values())
         write(results)
-    print(json.dumps(results, indent=2))
+    print(path.read_text())
 
 
 if __name__ == "__main__":

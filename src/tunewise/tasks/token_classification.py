@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import SplitFile, TaskOptions
-from tunewise.data.conll import TagScheme, read_conll, split_tag, to_bio
+from tunewise.data.conll import TagScheme, read_conll, read_tagged_records, split_tag, to_bio
 from tunewise.errors import ConfigError, DataError
 from tunewise.evaluation.ner import entity_metrics
 from tunewise.tasks.base import Task
@@ -74,22 +74,21 @@ class TokenClassificationTask(Task):
                 f"{path}: token classification reads CoNLL column files (data.format: conll) "
                 "or JSON/JSONL records with a list of tokens and a list of tags, not CSV."
             )
+        o = self.options
         if fmt in ("json", "jsonl"):
-            rows = self._read_json(path, fmt, labelled)
+            tag_fields = [o.tags_field] if isinstance(o.tags_field, str) else o.tags_field
+            rows = read_tagged_records(
+                path, fmt, o.tokens_field, tag_fields if labelled else None, self.data_cfg.label_map
+            )
         else:  # conll, or tsv (tab-separated CoNLL columns)
-            tag_column = self.options.tag_column if labelled else None
-            rows = [
-                {
-                    "words": s["tokens"],
-                    "tags": s.get("tags"),
-                    "line": s["line"],
-                    "where": [f"{path}, line {s['line'] + i}" for i in range(len(s["tokens"]))],
-                }
-                for s in read_conll(path, tag_column, self.options.token_column)
-            ]
+            rows = read_conll(path, o.tag_column if labelled else None, o.token_column)
+            for row in rows:
+                row["where"] = [
+                    f"{path}, line {row['line'] + i}" for i in range(len(row["tokens"]))
+                ]
         columns: dict[str, list[Any]] = {
-            "words": [r["words"] for r in rows],
-            "text": [" ".join(r["words"]) for r in rows],
+            "words": [r["tokens"] for r in rows],
+            "text": [" ".join(r["tokens"]) for r in rows],
             "line": [r["line"] for r in rows],
         }
         if labelled:
@@ -100,40 +99,6 @@ class TokenClassificationTask(Task):
                 self._encode(t, r["where"], path) for t, r in zip(tags, rows, strict=True)
             ]
         return Dataset.from_dict(columns)
-
-    def _read_json(self, path: Path, fmt: str, labelled: bool) -> list[dict[str, Any]]:
-        from tunewise.data.readers import read_records, where
-
-        fields = self.options.tags_field
-        tag_fields = [fields] if isinstance(fields, str) else list(fields)
-        tok = self.options.tokens_field
-        rows = []
-        for line, rec in read_records(path, fmt):
-            loc = f"{path}, {where(path, line)}"
-            words = rec.get(tok)
-            if not isinstance(words, list) or not words:
-                raise DataError(
-                    f"{loc}: field '{tok}' must be a non-empty list of words, got {words!r}. "
-                    "Set task.tokens_field if the words are under another name."
-                )
-            for i, word in enumerate(words):
-                if not isinstance(word, str) or not word.strip():
-                    raise DataError(f"{loc}: {tok}[{i}] is {word!r}, not a non-empty word.")
-            row: dict[str, Any] = {"words": words, "line": line}
-            if labelled:
-                field = next((f for f in tag_fields if f in rec), None)
-                tags = rec.get(field) if field else None
-                if not isinstance(tags, list) or len(tags) != len(words):
-                    raise DataError(
-                        f"{loc}: needs a list of {len(words)} tags (one per word) in "
-                        f"{' or '.join(repr(f) for f in tag_fields)}, got {tags!r}. Set "
-                        "task.tags_field if the tags are under another name."
-                    )
-                mapping = {str(k): v for k, v in (self.data_cfg.label_map or {}).items()}
-                row["tags"] = [mapping.get(str(t), str(t)) for t in tags]
-                row["where"] = [f"{loc}, {field}[{i}]" for i in range(len(words))]
-            rows.append(row)
-        return rows
 
     def _bio_tags(self, rows: list[dict[str, Any]], path: Path) -> list[list[str]]:
         for row in rows:
