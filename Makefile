@@ -49,6 +49,7 @@ bench: setup
 	$(PY) benchmarks/sst2.py
 	$(PY) benchmarks/conll.py
 	$(PY) benchmarks/data_prepare.py
+	$(PY) benchmarks/generation.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -109,7 +109,11 @@ def test_squad_json_is_flattened_per_question(tmp_path):
                                     {"text": "in France", "answer_start": 9},
                                 ],
                             },
-                            {"id": "q2", "question": "What?", "answers": [{"text": "Paris"}]},
+                            {
+                                "id": "q2",
+                                "question": "What?",
+                                "answers": [{"text": "Paris", "answer_start": 0}],
+                            },
                         ],
                     }
                 ],
