@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -22,12 +21,11 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import SplitFile, TaskOptions
-from tunewise.data.readers import read_records, where
-from tunewise.errors import ConfigError, DataError
+from tunewise.errors import ConfigError
 from tunewise.tasks.base import Task
 from tunewise.tasks.packing import pack
+from tunewise.tasks.text_corpus import read_documents
 
-TEXT_SUFFIXES = (".txt", ".text", ".md")
 LOGITS_BUDGET = 1 << 25  # floats of logits per evaluation batch (128 MB): bounds batch size
 
 
@@ -96,11 +94,7 @@ class ContinuedPretrainingTask(Task):
         """Documents as {text, line}: plain text files or records with a text field."""
         from datasets import Dataset
 
-        path = Path(spec.path)
-        if spec.format in (None, "auto") and path.suffix.lower() in TEXT_SUFFIXES:
-            docs = _text_documents(path, self.options.text_documents)
-        else:
-            docs = _record_documents(spec)
+        docs = read_documents(spec, self.options.text_documents)
         return Dataset.from_dict({"text": [d for _, d in docs], "line": [n for n, _ in docs]})
 
     def tokenize(self, dataset: Any, tokenizer: Any, per_document: bool = False) -> Any:
@@ -299,53 +293,3 @@ def _untied_head_modules(model: nn.Module) -> list[str]:
         if params and not any(id(p) in shared for p in params):
             found.append(name)
     return found
-
-
-def _text_documents(path: Path, unit: str) -> list[tuple[int, str]]:
-    if not path.is_file():
-        raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); re-save it as UTF-8."
-        ) from None
-    docs: list[tuple[int, str]] = []
-    if unit == "line":
-        docs = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
-    else:
-        start, buf = 0, []
-        for n, line in enumerate([*lines, ""], start=1):
-            if line.strip():
-                start = start or n
-                buf.append(line.strip())
-            elif buf:
-                docs.append((start, " ".join(buf)))
-                start, buf = 0, []
-    if not docs:
-        raise DataError(f"Data file '{path}' holds no text.")
-    return docs
-
-
-def _record_documents(spec: SplitFile) -> list[tuple[int, str]]:
-    records = read_records(spec.path, spec.format)
-    names = [spec.text_column] if isinstance(spec.text_column, str) else spec.text_column
-    names = list(dict.fromkeys([*(names or []), "text"]))
-    first = records[0][1]
-    field = next((n for n in names if n in first), None)
-    if field is None:
-        have = ", ".join(f"'{k}'" for k in first) or "no fields"
-        raise DataError(
-            f"{spec.path}: no text field {' or '.join(repr(n) for n in names)}; the records have "
-            f"{have}. Set data.text_column."
-        )
-    docs = []
-    for line, rec in records:
-        value = rec.get(field)
-        if not isinstance(value, str) or not value.strip():
-            raise DataError(
-                f"{spec.path}, {where(spec.path, line)}: field '{field}' is missing or empty "
-                f"(got {value!r})."
-            )
-        docs.append((line, value))
-    return docs

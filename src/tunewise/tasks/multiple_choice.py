@@ -15,9 +15,17 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import SplitFile, TaskOptions
-from tunewise.data.readers import read_records, where
+from tunewise.data.readers import read_records
 from tunewise.errors import DataError
 from tunewise.tasks.base import Task
+from tunewise.tasks.choice_data import (
+    ChoiceCollator,
+    candidates_of,
+    gold_index,
+    locate,
+    pick_field,
+    text_of,
+)
 from tunewise.tasks.choice_head import HEAD_MODULES, ChoiceScorer
 
 QUESTION_FIELDS = ["question", "query", "prompt", "goal", "ctx", "sentence", "text"]
@@ -66,23 +74,23 @@ class MultipleChoiceTask(Task):
 
         o = self.options
         first = records[0][1]
-        q_field = _pick(o.question_field, first, path, "question_field")
-        c_field = _pick(o.choices_field, first, path, "choices_field")
-        y_field = _pick(o.label_field, first, path, "label_field") if labelled else None
+        q_field = pick_field(o.question_field, first, path, "question_field")
+        c_field = pick_field(o.choices_field, first, path, "choices_field")
+        y_field = pick_field(o.label_field, first, path, "label_field") if labelled else None
         cols: dict[str, list] = {"question": [], "choices": [], "line": []}
         if y_field:
             cols["label"] = []
         for line, rec in records:
-            loc = f"{path}, {_where(path, line)}"
-            question = _text(rec, q_field, loc)
+            loc = f"{path}, {locate(path, line)}"
+            question = text_of(rec, q_field, loc)
             if o.context_field:
-                question = f"{_text(rec, o.context_field, loc)} {question}"
-            choices = _choices(rec, c_field, loc)
+                question = f"{text_of(rec, o.context_field, loc)} {question}"
+            choices = candidates_of(rec, c_field, loc)
             cols["question"].append(question)
             cols["choices"].append(choices)
             cols["line"].append(line)
             if y_field:
-                cols["label"].append(_gold(rec, y_field, choices, loc))
+                cols["label"].append(gold_index(rec, y_field, choices, loc))
         return Dataset.from_dict(cols)
 
     def label_counts(self, dataset: Any) -> dict[str, int]:
@@ -232,35 +240,6 @@ class MultipleChoiceTask(Task):
         return out
 
 
-class ChoiceCollator:
-    """Pads a batch to (examples, most candidates, longest candidate): candidates are padded
-    with the tokenizer, absent candidates are all-padding rows with an all-zero attention mask.
-
-    Hand-written because transformers' DataCollatorForMultipleChoice assumes every example has
-    the same number of candidates.
-    """
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features[0]]
-        width = max(len(f["input_ids"]) for f in features)
-        flat = []
-        for f in features:
-            n = len(f["input_ids"])
-            flat += [{k: f[k][j] for k in keys} for j in range(n)]
-            flat += [{k: [0] for k in keys}] * (width - n)  # placeholder, masked out below
-        batch = self.tokenizer.pad(flat, return_tensors="pt")
-        present = torch.tensor([j < len(f["input_ids"]) for f in features for j in range(width)])
-        batch["attention_mask"][~present] = 0
-        batch["input_ids"][~present] = self.tokenizer.pad_token_id
-        out = {k: v.reshape(len(features), width, -1) for k, v in batch.items() if k in keys}
-        if "labels" in features[0]:
-            out["labels"] = torch.tensor([int(f["labels"]) for f in features])
-        return out
-
-
 def _missing_as_nan(scores: np.ndarray, pad: float | None = None) -> np.ndarray:
     """NaN for absent candidates: the model's dtype-minimum scores (and the Trainer's pad)."""
     scores = np.array(scores, dtype=np.float64)
@@ -269,74 +248,3 @@ def _missing_as_nan(scores: np.ndarray, pad: float | None = None) -> np.ndarray:
         missing |= scores == pad
     scores[missing] = np.nan
     return scores
-
-
-def _where(path: str, line: int) -> str:
-    return f"record {line}" if path == "input" else where(path, line)
-
-
-def _pick(names: str | list[str], first: dict, path: str, key: str) -> str:
-    options = [names] if isinstance(names, str) else list(names)
-    for name in options:
-        if name in first:
-            return name
-    have = ", ".join(f"'{k}'" for k in first) or "no fields"
-    raise DataError(
-        f"{path}: no field {' or '.join(repr(n) for n in options)}; the records have {have}. "
-        f"Set task.{key}."
-    )
-
-
-def _text(rec: dict, field: str, loc: str) -> str:
-    value = rec.get(field)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise DataError(f"{loc}: field '{field}' is missing or empty (got {value!r}).")
-    return value
-
-
-def _choices(rec: dict, field: str, loc: str) -> list[str]:
-    value = rec.get(field)
-    if isinstance(value, dict) and isinstance(value.get("text"), list):
-        value = value["text"]  # ARC / CommonsenseQA style {"label": [...], "text": [...]}
-    if not isinstance(value, list) or len(value) < 2:
-        raise DataError(
-            f"{loc}: field '{field}' must be a list of at least two candidates (got {value!r})."
-        )
-    out = []
-    for j, item in enumerate(value):
-        text = item.get("text") if isinstance(item, dict) else item
-        if isinstance(text, (int, float)) and not isinstance(text, bool):
-            text = str(text)
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{loc}: candidate {j} of '{field}' is empty or not text ({item!r}).")
-        out.append(text)
-    return out
-
-
-def _gold(rec: dict, field: str, choices: list[str], loc: str) -> int:
-    """The gold candidate's index, from an index, the candidate's text or a letter (A = 0)."""
-    value = rec.get(field)
-    n = len(choices)
-    if isinstance(value, bool) or value is None:
-        raise DataError(f"{loc}: field '{field}' (the gold answer) is missing (got {value!r}).")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int):
-        if 0 <= value < n:
-            return value
-        raise DataError(
-            f"{loc}: field '{field}' is index {value}, but there are {n} candidates (0-{n - 1})."
-        )
-    if isinstance(value, str):
-        stripped = [c.strip() for c in choices]
-        if value.strip() in stripped:
-            return stripped.index(value.strip())
-        letter = value.strip().upper()
-        if len(letter) == 1 and "A" <= letter < chr(ord("A") + n):
-            return ord(letter) - ord("A")
-    raise DataError(
-        f"{loc}: the gold answer {value!r} (field '{field}') is not among the {n} candidates "
-        "(give its index, its exact text, or a letter A, B, ...)."
-    )
