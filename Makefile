@@ -48,6 +48,7 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/sst2.py
 	$(PY) benchmarks/conll.py
+	$(PY) benchmarks/xquad.py
 	$(PY) benchmarks/data_prepare.py
 	$(PY) benchmarks/generation.py
 
