@@ -51,6 +51,7 @@ bench: setup
 	$(PY) benchmarks/xquad.py
 	$(PY) benchmarks/data_prepare.py
 	$(PY) benchmarks/generation.py
+	$(PY) benchmarks/continued_pretraining.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
