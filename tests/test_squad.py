@@ -244,3 +244,17 @@ def test_first_sentence_scores() -> None:
     # 1: "super bowl 50 was game" vs "super bowl 50": P=3/5, R=1 -> F1=0.75; 2: no overlap
     out = first_sentence_scores(contexts, [["Super Bowl 50"], ["France"]])
     assert out == {"exact_match": 0.0, "f1": pytest.approx(100 * 0.75 / 2), "n_examples": 2}
+
+
+def test_json_list_of_flat_records(tmp_path: Path) -> None:
+    rec = {
+        "question": "Who won?",
+        "context": CONTEXT,
+        "answers": [{"text": "Santa Clara", "answer_start": 28}],
+    }
+    for payload in ([rec], {"data": [rec]}):
+        path = tmp_path / "flat.json"
+        path.write_text(json.dumps(payload))
+        records = read_qa(path)
+        assert records[0]["answers"] == {"text": ["Santa Clara"], "answer_start": [28]}
+        assert records[0]["id"] == "flat-0"

@@ -39,7 +39,7 @@ def read_qa(
     fmt = "json" if fmt == "squad" else detect_format(path, fmt)
     if fmt == "json":
         data = _load_json(path)
-        if isinstance(data, dict) and "data" in data:
+        if is_squad(data):
             return read_squad_json(path, labelled=labelled, answer_policy=answer_policy, data=data)
     if fmt not in ("json", "jsonl"):
         raise DataError(
@@ -121,6 +121,14 @@ def read_qa_records(
     if not out:
         raise DataError(f"{path}: holds no questions.")
     return out
+
+
+def is_squad(data: Any) -> bool:
+    """Nested SQuAD JSON (articles with paragraphs), not a flat list of question records."""
+    articles = data.get("data") if isinstance(data, dict) else None
+    return isinstance(articles, list) and (
+        not articles or not isinstance(articles[0], dict) or "paragraphs" in articles[0]
+    )
 
 
 def check_answer(context: str, text: str, start: int) -> bool:
