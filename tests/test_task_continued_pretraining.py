@@ -309,3 +309,28 @@ def test_tied_embeddings_stay_tied_after_save_and_load(lm_runs, tied_llama):
     base = AutoModelForCausalLM.from_pretrained(tied_llama)
     # the loaded embedding is the trained one, not the base model's
     assert not torch.allclose(model.model.embed_tokens.weight, base.model.embed_tokens.weight)
+
+
+def test_cli_eval_writes_loss_and_perplexity(lm_runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    runs, data = lm_runs
+    out = tmp_path / "m.json"
+    run_dir = runs["llama-lora"].run_dir
+    result = CliRunner().invoke(
+        app, ["eval", str(run_dir), "--data", str(data["validation"]), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["perplexity"] == pytest.approx(
+        runs["llama-lora"].metrics["validation"]["perplexity"], rel=1e-5
+    )
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("the film was very good\nthe plot was very bad\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["eval", str(run_dir), "--data", str(corpus), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["n_examples"] == 2  # a plain text file, one doc per line

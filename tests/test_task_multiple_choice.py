@@ -282,3 +282,38 @@ def test_predict_rejects_plain_strings(mc_runs):
     runs, _ = mc_runs
     with pytest.raises(DataError, match="input 0: multiple choice needs a record"):
         runs["bert-full"].load().predict(["just a text"])
+
+
+def test_cli_eval_and_predict_from_a_file(mc_runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    runs, data = mc_runs
+    run_dir = runs["bert-full"].run_dir
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(
+        app, ["eval", str(run_dir), "--data", str(data["validation"]), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["accuracy"] == pytest.approx(runs["bert-full"].metrics["validation"]["accuracy"])
+    assert {"mrr", "n_examples"} <= set(metrics)
+    records = mc_records(4, seed=9)
+    inputs = write_jsonl(
+        tmp_path / "in.jsonl", [{k: r[k] for k in ("question", "choices")} for r in records]
+    )
+    preds_path = tmp_path / "p.jsonl"
+    result = CliRunner().invoke(
+        app, ["predict", str(run_dir), "--input", str(inputs), "--output", str(preds_path)]
+    )
+    assert result.exit_code == 0, result.output
+    preds = [json.loads(line) for line in preds_path.read_text().splitlines()]
+    assert [p["choice"] for p in preds] == [
+        r["choices"][p["index"]] for r, p in zip(records, preds, strict=True)
+    ]
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl", [{"question": "q", "choices": ["a", "b"], "label": "z"}]
+    )
+    result = CliRunner().invoke(app, ["eval", str(run_dir), "--data", str(bad)])
+    assert result.exit_code == 2 and "bad.jsonl, line 1" in result.output

@@ -88,6 +88,8 @@ def eval_(
 PREDICT_INPUT_FIELDS = ("text", "text_pair", "question", "context")
 # generation tasks: instruction (+input), chat messages, summarization document, translation source
 PREDICT_INPUT_FIELDS += ("instruction", "input", "messages", "document", "source")
+# multiple choice: question (+ context, already joined by the reader) and its candidates
+PREDICT_INPUT_FIELDS += ("choices",)
 
 
 @app.command()

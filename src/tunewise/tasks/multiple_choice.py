@@ -67,9 +67,15 @@ class MultipleChoiceTask(Task):
                     f"input {i}: multiple choice needs a record with a question and its "
                     f"candidates, e.g. {{'question': ..., 'choices': [...]}}; got {rec!r}."
                 )
-        return self._to_dataset(list(enumerate(records)), "input", labelled=False)
+        return self._to_dataset(list(enumerate(records)), "input", False, context_optional=True)
 
-    def _to_dataset(self, records: list[tuple[int, dict]], path: str, labelled: bool) -> Any:
+    def _to_dataset(
+        self,
+        records: list[tuple[int, dict]],
+        path: str,
+        labelled: bool,
+        context_optional: bool = False,  # records from `read` already carry it in the question
+    ) -> Any:
         from datasets import Dataset
 
         o = self.options
@@ -83,7 +89,7 @@ class MultipleChoiceTask(Task):
         for line, rec in records:
             loc = f"{path}, {locate(path, line)}"
             question = text_of(rec, q_field, loc)
-            if o.context_field:
+            if o.context_field and not (context_optional and o.context_field not in rec):
                 question = f"{text_of(rec, o.context_field, loc)} {question}"
             choices = candidates_of(rec, c_field, loc)
             cols["question"].append(question)
