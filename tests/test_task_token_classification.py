@@ -173,7 +173,7 @@ def test_malformed_tags_and_records_name_their_place(tmp_path):
 def test_training_data_without_entities_is_an_error(tmp_path):
     path = tmp_path / "o.txt"
     path.write_text("the O\nfilm O\n", encoding="utf-8")
-    with pytest.raises(DataError, match="no entities"):
+    with pytest.raises(DataError, match=r"o\.txt: the training data has no entities"):
         make_task().read(SplitFile(path=str(path)), fit=True)
 
 

@@ -94,10 +94,8 @@ class TokenClassificationTask(Task):
         if labelled:
             tags = self._bio_tags(rows, path)
             if fit:
-                self._fit_labels(tags)
-            columns["tags"] = [
-                self._encode(t, r["where"], path) for t, r in zip(tags, rows, strict=True)
-            ]
+                self._fit_labels(tags, path)
+            columns["tags"] = [self._encode(t, r["where"]) for t, r in zip(tags, rows, strict=True)]
         return Dataset.from_dict(columns)
 
     def _bio_tags(self, rows: list[dict[str, Any]], path: Path) -> list[list[str]]:
@@ -107,14 +105,17 @@ class TokenClassificationTask(Task):
         starts = [f"{path}, sentence at line {r['line']}" for r in rows]
         return to_bio([r["tags"] for r in rows], self.options.tag_scheme, starts)
 
-    def _fit_labels(self, tags: list[list[str]]) -> None:
+    def _fit_labels(self, tags: list[list[str]], path: Path) -> None:
         kinds = sorted({t[2:] for sentence in tags for t in sentence if t != "O"})
         if not kinds:
-            raise DataError("The training data has no entities (every tag is O): nothing to learn.")
+            raise DataError(
+                f"{path}: the training data has no entities (every tag is O): nothing to learn. "
+                "Is task.tag_column the NER column?"
+            )
         # Both B- and I- for every type, so an entity longer than any seen in training is valid.
         self.labels = ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
 
-    def _encode(self, tags: list[str], where: list[str], path: Path) -> list[int]:
+    def _encode(self, tags: list[str], where: list[str]) -> list[int]:
         index = {name: i for i, name in enumerate(self.labels)}
         ids = []
         for tag, loc in zip(tags, where, strict=True):
@@ -214,8 +215,9 @@ class TokenClassificationTask(Task):
 
     # -- outputs ---------------------------------------------------------------------------------
     def compute_metrics(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-        """Entity metrics from padded token logits and -100-masked token labels (the Trainer's
-        per-epoch evaluation); words cut by truncation are left out here, not in `evaluate`."""
+        """Entity metrics from padded token logits and -100-masked token labels: the Trainer's
+        per-epoch evaluation, which scores each window of a long input on its own (`evaluate`
+        merges the windows back into whole examples first)."""
         predicted = np.asarray(logits).argmax(-1)
         y_true, y_pred = [], []
         for pred, gold in zip(predicted, np.asarray(labels), strict=True):
@@ -276,7 +278,8 @@ class TokenClassificationTask(Task):
         y_true = [[self.labels[i] for i in gold] for gold in dataset["tags"]]
         y_pred = [[self.labels[i] for i in tags] for tags, _, _ in predictions]
         metrics = entity_metrics(y_true, y_pred)
-        # Examples with words that got no token (max_length): those words count as predicted O.
+        # Examples with a word that got no token (a single word longer than max_length, or one
+        # the tokenizer drops entirely): such words count as predicted O.
         metrics["truncated_examples"] = sum(lost for _, _, lost in predictions)
         return metrics
 
