@@ -69,8 +69,11 @@ def select(
         scores = uncertainty(probs, method, multi)
     order = np.argsort(-scores, kind="stable")[:k]
     picked = []
+    from tunewise.data.readers import read_records
+
+    raw = dict(read_records(pool))  # every field of the pool record, by line
     for i in order.tolist():
-        out = {key: v for key, v in records[i].items() if key != "line"}
+        out = dict(raw.get(records[i].get("line"), records[i]))
         out.update(
             {
                 "line": records[i].get("line"),
