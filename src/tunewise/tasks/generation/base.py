@@ -173,18 +173,7 @@ class GenerationTask(Task):
         return messages
 
     def _fit(self, row: Row, tokenizer: Any, encode: Any, limit: int) -> Any:
-        """Encode `row`; when longer than `limit` tokens, shorten its long field (the document,
-        context...) to fit, so the answer is kept whole."""
-        out = encode(row)
-        for _ in range(3):
-            n = len(out) if isinstance(out, list) else len(out["input_ids"])
-            field = self.long_field
-            if n <= limit or not field or not row.get(field):
-                break
-            keep = encoding.token_count(tokenizer, row[field]) - (n - limit) - 2
-            row = {**row, field: encoding.shorten(tokenizer, row[field], keep)}
-            out = encode(row)
-        return out
+        return encoding.fit(row, self.long_field, tokenizer, encode, limit)
 
     def tokenize(self, dataset: Any, tokenizer: Any) -> Any:
         limit = self.model_cfg.max_length

@@ -91,6 +91,20 @@ def encode_prompt(tokenizer: Any, messages: Sequence[dict[str, str]], max_length
     return list(ids[-max_length:])
 
 
+def fit(row: dict[str, Any], field: str | None, tokenizer: Any, encode: Any, limit: int) -> Any:
+    """`encode(row)` (ids, or a dict with input_ids); when longer than `limit` tokens, the row's
+    long `field` (document, context...) is shortened until it fits, so the answer stays whole."""
+    out = encode(row)
+    for _ in range(3):  # token counts shift by a token or two when text is cut: re-check
+        n = len(out) if isinstance(out, list) else len(out["input_ids"])
+        if n <= limit or not field or not row.get(field):
+            break
+        keep = token_count(tokenizer, row[field]) - (n - limit) - 2
+        row = {**row, field: shorten(tokenizer, row[field], keep)}
+        out = encode(row)
+    return out
+
+
 def shorten(tokenizer: Any, text: str, n_tokens: int) -> str:
     """`text` cut to its first `n_tokens` tokens (at a token's character boundary)."""
     if n_tokens <= 0:
