@@ -177,3 +177,27 @@ def test_decoder_uses_the_best_window_and_min_null() -> None:
     pred = decode_question(CTX, [(0, *a, 0), (1, *b, 0)], 20, 30, allow_null=True)
     # best span: window b's (5,5) = 10 "Broncos"; null = min(2, 18) = 2 -> the span wins
     assert pred["answer"] == "Broncos" and (pred["start"], pred["end"]) == (11, 18)
+
+
+def test_collator_pads_right_even_for_left_padding_tokenizers(tokenizer) -> None:
+    import copy
+
+    from tunewise.tasks.qa_windows import RightPaddingCollator
+
+    left = copy.deepcopy(tokenizer)
+    left.padding_side = "left"
+    spec = WindowSpec.build(left, 64, 8, 64)
+    answers = [{"text": ["b"], "answer_start": [2]}, {"text": ["d"], "answer_start": [6]}]
+    out = encode_windows(left, ["q", "a longer question"], ["a b c", "a b c d e"], spec, answers)
+    rows = [
+        {k: out[k][i] for k in ("input_ids", "attention_mask", "start_positions")} for i in (0, 1)
+    ]
+    batch = RightPaddingCollator(left)(rows)
+    assert batch["input_ids"].shape[0] == 2
+    for i in (0, 1):
+        n = out["length"][i]
+        assert batch["input_ids"][i, :n].tolist() == out["input_ids"][i]  # real tokens first
+        assert batch["attention_mask"][i, n:].sum() == 0
+        s = int(batch["start_positions"][i])
+        start = answers[i]["answer_start"][0]
+        assert tokens_to_char_span(out["offsets"][i], s, s) == (start, start + 1)

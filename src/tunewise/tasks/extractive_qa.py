@@ -22,7 +22,12 @@ from tunewise.data.squad import read_qa
 from tunewise.errors import DataError
 from tunewise.evaluation.squad import squad_scores
 from tunewise.tasks.base import Task
-from tunewise.tasks.qa_windows import WindowSpec, encode_windows, null_index
+from tunewise.tasks.qa_windows import (
+    RightPaddingCollator,
+    WindowSpec,
+    encode_windows,
+    null_index,
+)
 from tunewise.tasks.span_decode import decode_all, window_logits
 from tunewise.tasks.span_head import HEAD_MODULES, SpanQuestionAnswering
 
@@ -128,9 +133,7 @@ class ExtractiveQATask(Task):
         )
 
     def collator(self, tokenizer: Any) -> Any:
-        from transformers import DataCollatorWithPadding
-
-        return DataCollatorWithPadding(tokenizer)
+        return RightPaddingCollator(tokenizer)
 
     # -- model -----------------------------------------------------------------------------------
     def build_model(self, backbone: nn.Module) -> nn.Module:

@@ -100,6 +100,18 @@ def encode_windows(
     return out
 
 
+@dataclass
+class RightPaddingCollator:
+    """Pads a batch on the right whatever the tokenizer's own padding side (decoder tokenizers
+    often pad left): start / end labels count tokens from the left, and decoding cuts each
+    row's logits to its first `length` positions."""
+
+    tokenizer: Any
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        return self.tokenizer.pad(features, padding=True, padding_side="right", return_tensors="pt")
+
+
 def null_index(input_ids: list[int], tokenizer: Any) -> int:
     """Where "no answer in this window" points: the [CLS] token, else the first token."""
     cls_id = tokenizer.cls_token_id
