@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import WORDS, _tokenizer, sentiment_records, write_jsonl
 
+from conftest import WORDS, _tokenizer, sentiment_records, write_jsonl
 from tunewise.data.augment import (
     augment_records,
     copies_per_record,
@@ -93,7 +93,7 @@ def tiny_marian(tmp_path_factory) -> tuple[str, str]:
 
 
 def test_swap_and_delete_keep_words_and_never_empty():
-    words = "one two three four five".split()
+    words = ["one", "two", "three", "four", "five"]
     swapped = random_swap(words, 2, random.Random(0))
     assert sorted(swapped) == sorted(words) and swapped != words
     assert random_delete(["only"], 0.9, random.Random(0)) == ["only"]

@@ -42,7 +42,7 @@ def test_near_duplicates_found_above_and_only_above_the_threshold(ngram):
     base = [vocab[i * 40 : i * 40 + 40] for i in range(5)]  # 5 unrelated 40-word texts
     fresh = vocab[200:]
     texts, expected = [], {}
-    for i, words in enumerate(base):
+    for words in base:
         texts.append(" ".join(words))
     for i, changed in enumerate([1, 3, 6, 13]):
         variant = _variant(base[i], changed, fresh[i * 20 :])
@@ -124,6 +124,11 @@ def test_leakage_check_catches_a_planted_overlap(tmp_path):
     assert kept == texts[20:25]
     report = (tmp_path / "out/data_report.md").read_text()
     assert "## Leakage between splits" in report and "6=4" in report and "7=5" in report
+    removed = [json.loads(x) for x in (tmp_path / "out/removed.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["step"], r["reason"]) for r in removed] == [
+        (6, "leakage", "validation record also in train (train line 4)"),
+        (7, "leakage", "validation record also in train (train line 5)"),
+    ]
 
     from tunewise.errors import DataError
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import sentiment_records, toy_config, write_jsonl
 from typer.testing import CliRunner
 
+from conftest import sentiment_records, toy_config, write_jsonl
 from tunewise.cli import app
 from tunewise.config import load_config
 from tunewise.errors import ConfigError
@@ -89,7 +89,7 @@ def test_bad_split_ratios_are_config_errors(tmp_path):
 
 
 def test_stats_json(tmp_path):
-    path = write_jsonl(tmp_path / "d.jsonl", sentiment_records(30, seed=1) + [{"text": "x"}])
+    path = write_jsonl(tmp_path / "d.jsonl", [*sentiment_records(30, seed=1), {"text": "x"}])
     result = runner.invoke(app, ["data", "stats", str(path), "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)  # progress bars go to stderr

@@ -7,9 +7,9 @@ import random
 
 import numpy as np
 import pytest
-from conftest import NEGATIVE, POSITIVE, toy_config, write_jsonl
 from typer.testing import CliRunner
 
+from conftest import NEGATIVE, POSITIVE, toy_config, write_jsonl
 from tunewise.cli import app
 from tunewise.data.select import from_label_studio, to_label_studio, uncertainty
 from tunewise.errors import DataError

@@ -132,7 +132,8 @@ def test_chat_roles_and_contents(tmp_path):
     path = _lines(
         tmp_path / "chat.jsonl",
         [
-            '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}',
+            '{"messages": [{"role": "user", "content": "hi"}, '
+            '{"role": "assistant", "content": "hello"}]}',
             '{"messages": [{"role": "robot", "content": "hi"}]}',
             '{"messages": [{"role": "user", "content": ""}]}',
             '{"instruction": "Say hi", "output": "hi"}',
@@ -181,7 +182,7 @@ def test_unreadable_inputs_raise_data_errors(tmp_path):
     with pytest.raises(DataError, match="Cannot tell the format"):
         load_rows(tmp_path / "x.bin")
     (tmp_path / "latin.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
-    with pytest.raises(DataError, match="not UTF-8|cannot be read"):
+    with pytest.raises(DataError, match=r"not UTF-8|cannot be read"):
         load_rows(tmp_path / "latin.csv")
     (tmp_path / "empty.jsonl").write_text("\n\n", encoding="utf-8")
     with pytest.raises(DataError, match="holds no records"):

@@ -62,9 +62,21 @@ def prepare(
     else:
         splits = {name: p.rows for name, p in processed.items()}
     leakage = _leakage(splits, opts)
+    leaked_removed = []
     for name, info in leakage.items():
-        if info["drop"]:
-            splits[name] = keep(splits[name], ~np.isin(np.arange(len(splits[name])), info["idx"]))
+        if info["drop"] and info["n"]:
+            rows = splits[name]
+            lines, texts = column(rows, "line"), _texts(rows, info["idx"])
+            for i, text in zip(info["idx"].tolist(), texts, strict=True):
+                leaked_removed.append(
+                    {
+                        "line": int(lines[i]),
+                        "step": "leakage",
+                        "reason": f"{name} record also in train (train line {info['pairs'][i]})",
+                        "text": text,
+                    }
+                )
+            splits[name] = keep(rows, ~np.isin(np.arange(len(rows)), info["idx"]))
     augmented: list[dict[str, Any]] = []
     made: dict[str, int] = {}
     if opts.augment:
@@ -79,7 +91,7 @@ def prepare(
     for name, rows in splits.items():
         _write_split(paths[name], rows, augmented if name == "train" else [])
     rejected = [r for p in processed.values() for r in p.rejected]
-    removed = [r for p in processed.values() for r in p.removed]
+    removed = [r for p in processed.values() for r in p.removed] + leaked_removed
     _write_jsonl(out / "rejected.jsonl", rejected)
     _write_jsonl(out / "removed.jsonl", removed)
     counts = _counts(processed, splits, leakage, augmented, made, seed, opts)
@@ -151,6 +163,7 @@ def _leakage(splits: dict[str, Any], opts: PrepareConfig) -> dict[str, dict[str,
         out[name] = {
             "n": len(idx),
             "idx": idx,
+            "pairs": {j: int(lines_train[found[j]]) for j in idx.tolist()},
             "drop": opts.leakage == "drop",
             "examples": examples,
         }

@@ -47,9 +47,10 @@ def length_histograms(splits: dict[str, Any], path: Path) -> Path | None:
         top = max(float(np.percentile(v, 99.5)) for v in values.values())
         bins = np.linspace(0, max(top, 1), 40)
         for split, v in values.items():
-            ax.hist(np.minimum(v, top), bins=bins, alpha=0.55, label=split, density=True)
+            weights = np.full(len(v), 1.0 / len(v))  # bar height = share of the split
+            ax.hist(np.minimum(v, top), bins=bins, alpha=0.55, label=split, weights=weights)
         ax.set_xlabel(f"length ({unit}; the top 0.5% clipped)")
-        ax.set_ylabel("share of examples")
+        ax.set_ylabel("share of the split's examples")
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()
