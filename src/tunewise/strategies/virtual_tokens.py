@@ -58,34 +58,33 @@ class VirtualTokenBackbone(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,  # peft drops segment ids for prompts
         position_ids: torch.Tensor | None = None,
-        past_key_values: Any = None,
-        cache_position: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> Any:
         n = self.num_virtual_tokens
-        if past_key_values is not None and past_key_values.get_seq_length() > 0:
+        # the KV cache: `cache` in transformers >= 5.x, `past_key_values` before
+        cache_key = "cache" if kwargs.get("cache") is not None else "past_key_values"
+        cache = kwargs.get(cache_key)
+        kwargs.pop("cache_position", None)  # recomputed from the cache by the model
+        if cache is not None and cache.get_seq_length() > 0:
             # a generation step after the first: the virtual tokens already sit in the cache
-            base = self.peft_model.get_base_model()
             if attention_mask is not None:
                 pad = attention_mask.new_ones(attention_mask.shape[0], n)
                 attention_mask = torch.cat([pad, attention_mask], dim=1)
-            if position_ids is not None and not self.prepends:
+            if position_ids is not None:  # real tokens sit after the virtual ones
                 position_ids = position_ids + n
-            if cache_position is not None:
-                cache_position = cache_position + n
-            return base(
+            return self.peft_model.get_base_model()(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                past_key_values=past_key_values,
-                cache_position=cache_position,
                 **kwargs,
             )
-        if past_key_values is not None and self.prepends:
-            kwargs["past_key_values"] = past_key_values  # prefix tuning brings its own cache
-        if position_ids is not None and not self.prepends:
-            kwargs["position_ids"] = position_ids  # peft shifts them past the prefix
-        if self.prepends and input_ids is not None and "inputs_embeds" not in kwargs:
+        if not self.prepends:
+            kwargs.pop("cache", None)  # prefix tuning brings its own cache ...
+            kwargs.pop("past_key_values", None)
+            kwargs["use_cache"] = True  # ... which attention reads only when caching is on
+            if position_ids is not None:
+                kwargs["position_ids"] = position_ids  # peft shifts them past the prefix
+        if self.prepends and input_ids is not None and kwargs.get("inputs_embeds") is None:
             kwargs["inputs_embeds"] = self.get_input_embeddings()(input_ids)
             input_ids = None
         out = self.peft_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
