@@ -84,7 +84,7 @@ def test_exactly_the_intended_tensors_train_and_the_loss_falls(model, strategy, 
 def test_save_load_reproduces_predictions_and_saves_only_what_trained(
     model, strategy, toy_data, tmp_path
 ):
-    key, model_dir = model
+    _, model_dir = model
     built, task, train = build(model_dir, toy_data, tmp_path, strategy, **OPTIONS[strategy])
     batch = batch_of(task, built.tokenizer, train)
     train_steps(built.model, batch, steps=5, lr=3e-2)
