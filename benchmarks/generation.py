@@ -163,6 +163,9 @@ def run_part(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "part": name,
         "task": task["type"],
+        "scale": args.scale,
+        "threads": args.threads,
+        "load_average": round(os.getloadavg()[0], 1),
         "data": note,
         "n_train": t["n_train"],
         "n_held_out": m["n_examples"],
@@ -187,9 +190,9 @@ def markdown(out: dict[str, Any]) -> str:
     lines = [
         "# Generation with smollm2-135m + LoRA: before / after a short fine-tune",
         "",
-        f"{s['machine']}, {s['threads']} torch thread(s), shared with other jobs (load average "
-        f"~{s['load_average']}); LoRA r=8 on every linear layer of the blocks, 1 epoch, the "
-        f"strategy's default learning rate; scale {s['scale']}. {s['date']}.",
+        f"{s['machine']}, shared with other jobs (the load average at the end of each part is "
+        "in the JSON); LoRA r=8 on every linear layer of the blocks, 1 epoch, the strategy's "
+        f"default learning rate; `--threads` torch threads. {s['date']}.",
         "",
         "| part | metric | before | after | train ex. | steps | train s | tokens/s | wall s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -210,7 +213,11 @@ def markdown(out: dict[str, Any]) -> str:
                 f"| {part} | {k} | {r['before'][k]:.2f} | {r['after'][k]:.2f} | {n} | {steps} | "
                 f"{secs} | {tps} | {wall} |"
             )
-    lines += ["", "Data:"] + [f"- {r['part']}: {r['data']}" for r in out["runs"]]
+    lines += ["", "Data:"] + [
+        f"- {r['part']}: {r['data']} (scale {r.get('scale', 1.0)}, {r.get('threads', 1)} "
+        f"thread(s), load average {r.get('load_average', '?')})"
+        for r in out["runs"]
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -231,10 +238,7 @@ def main() -> None:
             "benchmark": "generation tasks, smollm2-135m LoRA, before/after",
             "setup": {
                 "model": "smollm2-135m (SmolLM2-135M-Instruct, GGUF Q4_1 dequantised)",
-                "threads": args.threads,
-                "scale": args.scale,
                 "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
-                "load_average": round(os.getloadavg()[0], 1),
                 "date": time.strftime("%Y-%m-%d"),
             },
             "runs": [runs[p] for p in PARTS if p in runs],
