@@ -334,3 +334,16 @@ def test_cli_eval_writes_loss_and_perplexity(lm_runs, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["n_examples"] == 2  # a plain text file, one doc per line
+
+
+def test_base_model_evaluation_is_the_runs_before_figure(lm_runs, tiny_llama):
+    """`tunewise eval --model M --task continued_pretraining` scores the untrained model exactly
+    as the run's `perplexity_before` did. (Not for the tiny BERT: its checkpoint has no MLM head,
+    so an untrained head is random and depends on the seed.)"""
+    runs, data = lm_runs
+    base = api.evaluate_base(
+        str(tiny_llama), "continued_pretraining", data["validation"], None, ["model.max_length=16"]
+    )
+    before = runs["llama-full"].metrics["validation"]
+    assert base["perplexity"] == pytest.approx(before["perplexity_before"], rel=1e-5)
+    assert base["n_tokens"] == before["n_tokens"]
