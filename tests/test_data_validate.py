@@ -7,15 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from tunewise.data.load import load_rows
+from tunewise.data.load import load_source
+from tunewise.data.options import PrepareConfig
 from tunewise.data.schemas import schema_for
-from tunewise.data.validate import split_valid, validate
+from tunewise.data.steps import process
 from tunewise.errors import ConfigError, DataError
 
 
 def _check(path: Path, task: str = "classification", on_error: str = "skip", **kw):
-    schema = schema_for(task, kw.get("columns"), kw.get("labels"))
-    return split_valid(validate(load_rows(path), schema, path), path, on_error)
+    """(valid rows, rejected records) of a file, nothing else removed."""
+    opts = PrepareConfig(
+        on_error=on_error,
+        columns=kw.get("columns") or {},
+        labels=kw.get("labels"),
+        dedup={"exact": False},
+    )
+    p = process(path, schema_for(task, opts.columns, opts.labels), opts)
+    return p.rows, p.rejected
 
 
 def _lines(path: Path, lines: list[str]) -> Path:
@@ -167,26 +175,29 @@ def test_csv_tsv_parquet_text_and_json_keep_their_positions(tmp_path):
     ]
 
     (tmp_path / "d.txt").write_text("first line\n\nthird line\n", encoding="utf-8")
-    rows = load_rows(tmp_path / "d.txt")
-    assert rows["line"] == [1, 3]
+    _, rejected = _check(tmp_path / "d.txt")  # plain text has no labels: both lines rejected
+    assert [(r["line"], r["record"]) for r in rejected] == [
+        (1, {"text": "first line"}),
+        (3, {"text": "third line"}),
+    ]
 
     (tmp_path / "d.json").write_text(json.dumps([{"text": "a", "label": 1}, 5]), encoding="utf-8")
     valid, rejected = _check(tmp_path / "d.json")
-    assert valid["line"] == [0] and rejected[0]["reason"] == "expected an object, got 5"
+    assert valid["line"] == [0] and rejected[0]["reason"] == "expected a JSON object, got int 5"
 
 
 def test_unreadable_inputs_raise_data_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
-        load_rows(tmp_path / "missing.jsonl")
+        load_source(tmp_path / "missing.jsonl")
     (tmp_path / "x.bin").write_bytes(b"\x00")
     with pytest.raises(DataError, match="Cannot tell the format"):
-        load_rows(tmp_path / "x.bin")
+        load_source(tmp_path / "x.bin")
     (tmp_path / "latin.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"not UTF-8|cannot be read"):
-        load_rows(tmp_path / "latin.csv")
+        load_source(tmp_path / "latin.csv")
     (tmp_path / "empty.jsonl").write_text("\n\n", encoding="utf-8")
     with pytest.raises(DataError, match="holds no records"):
-        load_rows(tmp_path / "empty.jsonl")
+        _check(tmp_path / "empty.jsonl")
 
 
 def test_unknown_task_and_column_are_config_errors():

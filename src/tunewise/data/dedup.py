@@ -194,13 +194,16 @@ def find_duplicates(
 
 
 def _conflicts(group: np.ndarray, labels: np.ndarray) -> list[list[int]]:
-    """Groups whose members do not all carry the same label."""
+    """Groups whose members do not all carry the same label (member indices, ascending)."""
     members = np.flatnonzero(group != np.arange(len(group)))
     differ = members[labels[members] != labels[group[members]]]
-    out = []
-    for rep in np.unique(group[differ]).tolist():
-        out.append(np.flatnonzero(group == rep).tolist())
-    return out
+    reps = np.unique(group[differ])
+    if not len(reps):
+        return []
+    idx = np.flatnonzero(np.isin(group, reps))
+    idx = idx[np.argsort(group[idx], kind="stable")]
+    cuts = np.flatnonzero(np.diff(group[idx])) + 1
+    return [part.tolist() for part in np.split(idx, cuts)]
 
 
 def leaked(

@@ -1,10 +1,9 @@
-"""Load any supported file as a `datasets.Dataset` of (line, record) rows.
+"""Load any supported file with the `datasets` builder for its format.
 
 Files are read by `datasets`' own builders (text, csv, parquet), so they land in Arrow files on
-disk that are memory-mapped: a file larger than memory streams through the pipeline. Each row
-keeps the record as a JSON string (`record`), which survives mixed value types that a typed
-Arrow column would reject, and the `line` it came from so every message can name it. A line that
-cannot be parsed becomes a row with an `error`, for validation to reject or fail on.
+disk that are memory-mapped: a file larger than memory streams through the pipeline. JSONL is
+read as lines and parsed record by record in the pipeline's first `map`, so a malformed line
+becomes a rejected record with its line number instead of failing the whole file.
 
 Formats with their own reader modules (CoNLL, SQuAD, Alpaca, ShareGPT) are dispatched to them.
 """
@@ -12,6 +11,7 @@ Formats with their own reader modules (CoNLL, SQuAD, Alpaca, ShareGPT) are dispa
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +66,66 @@ def num_proc_for(n_rows: int, requested: int | None = None) -> int | None:
     return (os.cpu_count() or 1) if n_rows >= PARALLEL_ROWS else None
 
 
-def load_rows(path: str | Path, fmt: str | None = "auto", num_proc: int | None = None) -> Any:
-    """The file as a Dataset with columns `line` (int), `record` (JSON text), `error` (str)."""
+@dataclass
+class Source:
+    """A loaded file: the Arrow dataset as its builder made it, and how rows map to records.
+
+    kind "lines": one JSON object per row of a `text` column (JSONL); "text": one text per row;
+    "columns": one record per row (CSV, TSV, Parquet); "records": `line` and `record` (JSON)
+    columns (JSON lists, formats with their own readers). Line of row i: i + offset.
+    """
+
+    path: Path
+    ds: Any
+    kind: str
+    offset: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def parse(self, batch: dict[str, list], indices: list[int]) -> list[tuple[int, Any, str]]:
+        """(line, record dict or raw text, problem) per row; problem "blank" for empty lines."""
+        if self.kind == "records":
+            return list(zip(batch["line"], batch["record"], [""] * len(indices), strict=True))
+        lines = [i + self.offset for i in indices]
+        if self.kind == "columns":
+            names = list(batch)
+            rows = zip(*batch.values(), strict=True)
+            return [
+                (ln, dict(zip(names, r, strict=True)), "")
+                for ln, r in zip(lines, rows, strict=True)
+            ]
+        out = []
+        for line, raw in zip(lines, batch["text"], strict=True):
+            if not raw.strip():
+                out.append((line, raw, "blank"))  # separates nothing; not a record
+            elif self.kind == "text":
+                out.append((line, {"text": raw}, ""))
+            else:
+                out.append((line, raw, ""))
+        return out
+
+
+def load_source(path: str | Path, fmt: str | None = "auto") -> Source:
+    """Read the file with the `datasets` builder for its format (Arrow, memory-mapped)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
     fmt = detect_format(path, fmt)
     if fmt in ("jsonl", "text"):
-        rows = _lines(path, fmt, num_proc)
+        ds = _load("text", path, encoding="utf-8-sig", encoding_errors="strict")
+        source = Source(path, ds, "lines" if fmt == "jsonl" else "text", 1)
     elif fmt in ("csv", "tsv"):
-        rows = _delimited(path, fmt, num_proc)
+        source = Source(path, _delimited(path, fmt), "columns", 2)  # line 1 is the header
     elif fmt == "parquet":
-        rows = _parquet(path, num_proc)
+        source = Source(path, _load("parquet", path), "columns", 0)
     elif fmt == "json":
-        rows = _json(path)
+        source = Source(path, _json(path), "records")
     else:
-        rows = _external(path, fmt)
-    if len(rows) == 0:
+        source = Source(path, _external(path, fmt), "records")
+    if len(source) == 0:
         raise DataError(f"Data file '{path}' holds no records.")
-    return rows
+    return source
 
 
 def _load(builder: str, path: Path, **kwargs: Any) -> Any:
@@ -96,56 +137,20 @@ def _load(builder: str, path: Path, **kwargs: Any) -> Any:
         raise DataError(f"{path}: cannot be read as {builder} ({exc}).") from None
 
 
-def _lines(path: Path, fmt: str, num_proc: int | None) -> Any:
-    ds = _load("text", path, encoding="utf-8-sig", encoding_errors="strict")
-
-    def parse(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        out: dict[str, list] = {"line": [], "record": [], "error": []}
-        for i, raw in zip(indices, batch["text"], strict=True):
-            out["line"].append(i + 1)
-            if fmt == "text":
-                out["record"].append(
-                    json.dumps({"text": raw}, ensure_ascii=False) if raw.strip() else ""
-                )
-                out["error"].append("")
-                continue
-            out["record"].append(raw)
-            out["error"].append(_json_problem(raw))
-        return out
-
-    rows = ds.map(
-        parse,
-        batched=True,
-        with_indices=True,
-        remove_columns=ds.column_names,
-        num_proc=num_proc_for(len(ds), num_proc),
-        desc="parsing lines",
-    )
-    # Blank lines separate nothing and are not records (the stdlib reader agrees). Rare, so the
-    # indices mapping `select` leaves has few gaps; flattening it is cheap.
-    import pyarrow.compute as pc
-
-    blank = pc.equal(pc.utf8_trim_whitespace(rows.data.column("record")), "").to_numpy(
-        zero_copy_only=False
-    )
-    if not blank.any():
-        return rows
-    return rows.select([i for i, b in enumerate(blank.tolist()) if not b]).flatten_indices()
-
-
-def _json_problem(raw: str) -> str:
-    if not raw.strip():
-        return ""
+def parse_record(raw: Any) -> tuple[dict[str, Any] | None, str]:
+    """(record, '') for a JSON object (or a dict), else (None, what is wrong)."""
+    if isinstance(raw, dict):
+        return raw, ""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
     if not isinstance(value, dict):
-        return f"expected a JSON object, got {type(value).__name__} {_short(value)}"
-    return ""
+        return None, f"expected a JSON object, got {type(value).__name__} {_short(value)}"
+    return value, ""
 
 
-def _delimited(path: Path, fmt: str, num_proc: int | None) -> Any:
+def _delimited(path: Path, fmt: str) -> Any:
     # Everything as text (labels like "007" survive), empty cells as "" not NaN. TSV files (GLUE
     # style) use quote characters as text, so they are not parsed as quoting (csv.QUOTE_NONE).
     import csv
@@ -163,34 +168,8 @@ def _delimited(path: Path, fmt: str, num_proc: int | None) -> Any:
     if not header:
         raise DataError(f"{path}: no header row (the first line names the columns).")
     features = Features({name: Value("string") for name in header})
-    ds = _load("csv", path, features=features, keep_default_na=False, encoding="utf-8-sig", **extra)
-    # The header is line 1; a quoted field spanning lines would shift later numbers (CSV only).
-    return _to_rows(ds, offset=2, num_proc=num_proc)
-
-
-def _parquet(path: Path, num_proc: int | None) -> Any:
-    return _to_rows(_load("parquet", path), offset=0, num_proc=num_proc)
-
-
-def _to_rows(ds: Any, offset: int, num_proc: int | None) -> Any:
-    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        names = list(batch)
-        records = [
-            dict(zip(names, values, strict=True)) for values in zip(*batch.values(), strict=True)
-        ]
-        return {
-            "line": [i + offset for i in indices],
-            "record": [json.dumps(r, ensure_ascii=False, default=str) for r in records],
-            "error": [""] * len(records),
-        }
-
-    return ds.map(
-        encode,
-        batched=True,
-        with_indices=True,
-        remove_columns=ds.column_names,
-        num_proc=num_proc_for(len(ds), num_proc),
-        desc="encoding rows",
+    return _load(
+        "csv", path, features=features, keep_default_na=False, encoding="utf-8-sig", **extra
     )
 
 
@@ -206,11 +185,7 @@ def _json(path: Path) -> Any:
         data = data["data"]
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of records (or {{'data': [...]}}).")
-    return _from_records(
-        list(range(len(data))),
-        data,
-        ["" if isinstance(r, dict) else f"expected an object, got {_short(r)}" for r in data],
-    )
+    return _from_records(list(range(len(data))), data)
 
 
 def _external(path: Path, fmt: str) -> Any:
@@ -237,17 +212,16 @@ def _external(path: Path, fmt: str) -> Any:
         where = rec.pop("where", None) or rec.pop("line", None)
         lines.append(where if isinstance(where, int) else index)
         values.append(rec)
-    return _from_records(lines, values, [""] * len(values))
+    return _from_records(lines, values)
 
 
-def _from_records(lines: list[int], records: list[Any], errors: list[str]) -> Any:
+def _from_records(lines: list[int], records: list[Any]) -> Any:
     from datasets import Dataset
 
     return Dataset.from_dict(
         {
             "line": lines,
             "record": [json.dumps(r, ensure_ascii=False, default=str) for r in records],
-            "error": errors,
         }
     )
 

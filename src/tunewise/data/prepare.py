@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from tunewise.data import dedup
 from tunewise.data.options import PrepareConfig
 from tunewise.data.schemas import schema_for
 from tunewise.data.split import split_indices
-from tunewise.data.steps import Processed, _bands, _texts, column, keep, process
+from tunewise.data.steps import Processed, _bands, _texts, codes, column, equals, keep, process
 from tunewise.errors import DataError
 
 SPLITS = ("train", "validation", "test")
@@ -54,6 +55,7 @@ def prepare(
         from tunewise.data.filters import load_tokenizer
 
         tokenizer = load_tokenizer(opts.filter.tokenizer)
+    clock = _Clock()
     processed = {
         name: process(path, schema, opts, fmt, tokenizer) for name, path in files.items() if path
     }
@@ -61,7 +63,9 @@ def prepare(
         splits = _split(processed["train"], opts, seed)
     else:
         splits = {name: p.rows for name, p in processed.items()}
+    clock.lap("load, validate, clean, filter, dedup")
     leakage = _leakage(splits, opts)
+    clock.lap("split, leakage check")
     leaked_removed = []
     for name, info in leakage.items():
         if info["drop"] and info["n"]:
@@ -85,6 +89,7 @@ def prepare(
         originals = [json.loads(r) for r in column(splits["train"], "record")]
         augmented, made = augment_records(originals, schema, opts.augment, seed)
 
+    clock.lap("augment")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"{name}.jsonl" for name in splits}
@@ -96,12 +101,28 @@ def prepare(
     _write_jsonl(out / "removed.jsonl", removed)
     counts = _counts(processed, splits, leakage, augmented, made, seed, opts)
     digest = fingerprint(paths)
+    clock.lap("write")
     counts["fingerprint"] = digest
     from tunewise.data.report import write_data_report
 
     write_data_report(out, counts, splits, processed, rejected, leakage, task)  # adds "stats"
+    clock.lap("report")
+    counts["seconds"] = clock.laps
     (out / "prepare.json").write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
     return PrepareResult(out, paths, counts, digest)
+
+
+class _Clock:
+    """Wall seconds per pipeline stage, for prepare.json."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.start, 2)
+        self.start = now
 
 
 def _options(options: PrepareConfig | dict[str, Any] | None) -> PrepareConfig:
@@ -121,11 +142,10 @@ def _options(options: PrepareConfig | dict[str, Any] | None) -> PrepareConfig:
 
 
 def _split(p: Processed, opts: PrepareConfig, seed: int) -> dict[str, Any]:
-    labels = column(p.rows, "_label")
+    labels = codes(p.rows, "_label")
+    labelled = not bool(equals(p.rows, "_label", "").all())
     groups = p.groups if p.groups is not None else np.arange(len(p.rows))
-    parts = split_indices(
-        labels, groups, opts.split, seed, opts.stratify and bool((labels != "").any())
-    )
+    parts = split_indices(labels, groups, opts.split, seed, opts.stratify and labelled)
     return {name: keep(p.rows, np.isin(np.arange(len(p.rows)), idx)) for name, idx in parts.items()}
 
 

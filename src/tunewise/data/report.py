@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tunewise.data.steps import _table as arrow_table
 from tunewise.data.steps import column
 
 SHOWN = 10  # examples per table
@@ -15,7 +15,13 @@ SHOWN = 10  # examples per table
 
 def split_stats(rows: Any) -> dict[str, Any]:
     """Size, label distribution and length statistics (characters, tokens) of one split."""
-    labels = Counter(str(x) for x in column(rows, "_label") if x != "") if len(rows) else {}
+    labels: dict[str, int] = {}
+    if len(rows):
+        import pyarrow.compute as pc
+
+        for item in pc.value_counts(arrow_table(rows).column("_label")).to_pylist():
+            if item["values"]:
+                labels[item["values"]] = item["counts"]
     out: dict[str, Any] = {"n_examples": len(rows), "labels": dict(sorted(labels.items()))}
     for name in ("chars", "tokens"):
         values = column(rows, f"_{name}").astype(float) if len(rows) else np.zeros(0)

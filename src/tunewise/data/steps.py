@@ -1,8 +1,8 @@
 """One input file through validate → clean → measure → filter → deduplicate.
 
-The rows stay a `datasets.Dataset` (Arrow, memory-mapped when read from disk) and every per-record
-step is a batched `map`, in several processes for big inputs. Only small per-record numbers (hash
-keys, LSH band hashes, label codes) come into the main process as numpy arrays.
+The rows stay a `datasets.Dataset` (Arrow, memory-mapped when read from disk); all per-record
+work happens in one batched `map`, in several processes for big inputs. Only small per-record
+numbers (hash keys, LSH band hashes, lengths) come into the main process as numpy arrays.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from tunewise.data import dedup, filters
-from tunewise.data.clean import clean_rows
-from tunewise.data.load import load_rows, num_proc_for
+from tunewise.data.clean import Cleaner
+from tunewise.data.load import Source, load_source, num_proc_for
 from tunewise.data.options import PrepareConfig
 from tunewise.data.schemas import Schema
-from tunewise.data.validate import describe, split_valid, validate
+from tunewise.data.validate import check_record, describe, raise_or_collect
+from tunewise.errors import DataError
 
 
 def column(ds: Any, name: str) -> np.ndarray:
@@ -31,6 +32,26 @@ def column(ds: Any, name: str) -> np.ndarray:
     if ds._indices is not None:
         ds = ds.flatten_indices()
     return ds.data.column(name).to_numpy(zero_copy_only=False)
+
+
+def _table(ds: Any) -> Any:
+    """The Arrow table behind a dataset, with any indices mapping applied."""
+    return ds.data if ds._indices is None else ds.flatten_indices().data
+
+
+def equals(ds: Any, name: str, value: str) -> np.ndarray:
+    """Boolean mask of a string column == value, computed in Arrow (no Python strings)."""
+    import pyarrow.compute as pc
+
+    return pc.equal(_table(ds).column(name), value).to_numpy(zero_copy_only=False)
+
+
+def codes(ds: Any, name: str) -> np.ndarray:
+    """Integer codes of a string column (equal strings, equal codes), computed in Arrow."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(_table(ds).column(name)).combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def keep(ds: Any, mask: np.ndarray) -> Any:
@@ -85,34 +106,69 @@ class Processed:
     groups: np.ndarray | None = None
 
 
-def features(
-    rows: Any, schema: Schema, options: PrepareConfig, num_proc: int | None, tokenizer: Any = None
+def first_pass(
+    source: Source, schema: Schema, options: PrepareConfig, tokenizer: Any = None
 ) -> Any:
-    """Columns the later steps need: _text, _label, _key, _chars, _tokens, _lang, _bands, _empty."""
+    """One batched `map` that parses, validates, cleans and measures every record.
+
+    One pass, so each record is decoded from JSON and encoded again once. Columns: line,
+    record (canonical, cleaned JSON; the raw text for rejected rows), reason (why the record is
+    invalid, "blank" for empty lines, "" when valid), _changed_<step> flags, and the features
+    later steps use: _text, _label, _key, _chars, _tokens, _empty, _lang, _bands.
+    """
     d, f = options.dedup, options.filter
     hasher = dedup.BandHasher(d.threshold, d.num_perm, d.ngram) if d.near else None
+    steps = options.clean.enabled()
+    cleaner = Cleaner(options.clean)
 
-    def compute(batch: dict[str, list]) -> dict[str, list]:
-        records = [json.loads(r) for r in batch["record"]]
-        texts = [schema.text_of(r) for r in records]
+    def run(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        out: dict[str, list] = {"line": [], "record": [], "reason": [], "_empty": []}
+        flags: dict[str, list] = {s: [] for s in steps}
+        texts, labels = [], []
+        for line, raw, problem in source.parse(batch, indices):
+            record, reason = (None, problem) if problem else check_record(raw, schema)
+            out["line"].append(line)
+            out["reason"].append(reason)
+            if reason:  # invalid or blank: kept as it came, for rejected.jsonl
+                out["record"].append(raw if isinstance(raw, str) else json.dumps(raw, default=str))
+                out["_empty"].append("")
+                texts.append("")
+                labels.append("")
+                for s in steps:
+                    flags[s].append(False)
+                continue
+            assert record is not None
+            if steps:
+                cleaner.changed = set()
+                record = schema.map_texts(record, cleaner)
+                for s in steps:
+                    flags[s].append(s in cleaner.changed)
+                # cleaning can empty a field (a text that was only an emoji): check again
+                again = schema.check(record, schema)
+                out["_empty"].append(describe(again) if again else "")
+            else:
+                out["_empty"].append("")
+            out["record"].append(json.dumps(record, ensure_ascii=False, default=str))
+            texts.append(schema.text_of(record))
+            labels.append(schema.label_key(record))
         chars, tokens = filters.measure(texts, tokenizer)
-        out: dict[str, list] = {
-            "_text": texts,
-            "_label": [schema.label_key(r) for r in records],
-            "_key": np.array([dedup.exact_key(t) for t in texts], dtype=np.uint64),
-            "_chars": chars,
-            "_tokens": tokens,
-            # cleaning can empty a field (a text that was only an emoji): check again
-            "_empty": [describe(p) if (p := schema.check(r, schema)) else "" for r in records],
-        }
+        out.update({f"_changed_{s}": v for s, v in flags.items()})
+        out["_text"], out["_label"] = texts, labels
+        out["_key"] = np.array([dedup.exact_key(t) for t in texts], dtype=np.uint64)
+        out["_chars"], out["_tokens"] = chars, tokens
         if f.languages:
             out["_lang"] = filters.language_of(texts)
         if hasher is not None:
             out["_bands"] = hasher.batch(texts)
         return out
 
-    return rows.map(
-        compute, batched=True, num_proc=num_proc_for(len(rows), num_proc), desc="measuring"
+    return source.ds.map(
+        run,
+        batched=True,
+        with_indices=True,
+        remove_columns=source.ds.column_names,
+        num_proc=num_proc_for(len(source), options.num_proc),
+        desc="validating, cleaning, measuring",
     )
 
 
@@ -123,33 +179,45 @@ def process(
     fmt: str | None = "auto",
     tokenizer: Any = None,
 ) -> Processed:
-    n_proc = options.num_proc
-    rows = load_rows(path, fmt, n_proc)
-    counts: dict[str, Any] = {"n_input": len(rows)}
-    valid, rejected = split_valid(validate(rows, schema, path, n_proc), path, options.on_error)
-    counts["n_rejected"] = len(rejected)
-    cleaned, counts["cleaned"] = clean_rows(valid, schema, options.clean, n_proc)
-    rows = features(cleaned, schema, options, n_proc, tokenizer)
+    source = load_source(path, fmt)
+    rows = first_pass(source, schema, options, tokenizer)
+    blank = equals(rows, "reason", "blank")
+    ok = equals(rows, "reason", "")
+    bad = np.flatnonzero(~ok & ~blank)
+    if len(bad):
+        lines, raws = column(rows, "line")[bad], _column_take(rows, "record", bad)
+        reasons = _column_take(rows, "reason", bad)
+        triples = list(zip(lines.tolist(), raws, reasons, strict=True))
+    else:
+        triples = []
+    rejected = raise_or_collect(path, triples, options.on_error)
+    counts: dict[str, Any] = {"n_input": int(len(rows) - blank.sum()), "n_rejected": len(bad)}
+    if not counts["n_input"]:
+        raise DataError(f"Data file '{path}' holds no records.")
+    steps = options.clean.enabled()
+    counts["cleaned"] = {s: int(np.sum(column(rows, f"_changed_{s}"))) for s in steps}
+    rows = keep(rows, ok).remove_columns(["reason", *(f"_changed_{s}" for s in steps)])
     out = Processed(str(path), rows, counts, rejected)
 
     # records that cleaning emptied, then length / language bounds
-    why = np.array(
-        [f"empty after cleaning: {w}" if w else "" for w in column(rows, "_empty")], dtype=object
-    )
+    why = np.full(len(rows), "", dtype=object)
+    emptied = np.flatnonzero(~equals(rows, "_empty", ""))
+    for i, w in zip(emptied.tolist(), _column_take(rows, "_empty", emptied), strict=True):
+        why[i] = f"empty after cleaning: {w}"
     if filters.active(options.filter):
         langs = column(rows, "_lang") if options.filter.languages else None
         bounds = filters.reasons(
             column(rows, "_chars"), column(rows, "_tokens"), langs, options.filter
         )
         why = np.where(why == "", bounds, why)
-    counts["n_emptied"] = int(sum(str(w).startswith("empty after") for w in why))
+    counts["n_emptied"] = len(emptied)
     counts["n_filtered"] = int(np.sum(why != "")) - counts["n_emptied"]
     out.removed += _removed(rows, why != "", why, "filter", path)
     rows = keep(rows, why == "")
 
     # duplicates
     d = options.dedup
-    labels = column(rows, "_label")
+    labels = codes(rows, "_label")
     found = dedup.find_duplicates(
         column(rows, "_key") if d.exact else np.arange(len(rows), dtype=np.uint64),
         labels,
@@ -190,21 +258,27 @@ def _where(path: str | Path) -> str:
 
 
 def _bands(rows: Any) -> np.ndarray:
-    """The packed LSH band hashes as an (n, bands) uint64 matrix."""
-    table = rows.data if rows._indices is None else rows.flatten_indices().data
-    packed = table.column("_bands").combine_chunks()
-    if not len(packed):
+    """The packed LSH band hashes as an (n, bands) uint64 matrix, read from Arrow's buffers."""
+    column = _table(rows).column("_bands").combine_chunks()
+    if not len(column):
         return np.zeros((0, 1), dtype=np.uint64)
-    width = len(packed[0].as_py()) // 8
-    # one buffer copy: the binary column's data, cut at its offsets (all the same width)
-    return dedup.unpack_bands(packed.to_pylist(), width)
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset :]
+    width = int(offsets[1] - offsets[0]) // 8
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)
+    start = int(offsets[0])
+    flat = data[start : start + len(column) * width * 8].view("<u8")
+    return flat.reshape(len(column), width)
 
 
 def _texts(rows: Any, idx: np.ndarray) -> list[str]:
+    return _column_take(rows, "_text", idx)
+
+
+def _column_take(rows: Any, name: str, idx: np.ndarray) -> list[Any]:
     import pyarrow as pa
 
     table = rows.data if rows._indices is None else rows.flatten_indices().data
-    return table.column("_text").take(pa.array(np.asarray(idx, dtype=np.int64))).to_pylist()
+    return table.column(name).take(pa.array(np.asarray(idx, dtype=np.int64))).to_pylist()
 
 
 def _removed(rows: Any, mask: np.ndarray, why: np.ndarray, step: str, path: Any) -> list[dict]:
@@ -221,7 +295,7 @@ def _removed(rows: Any, mask: np.ndarray, why: np.ndarray, step: str, path: Any)
 
 def _describe_group(rows: Any, members: list[int], path: Any) -> list[dict[str, Any]]:
     lines = column(rows, "line")
-    labels = column(rows, "_label")
+    labels = codes(rows, "_label")
     texts = _texts(rows, np.asarray(members))
     return [
         {"line": int(lines[m]), "label": str(labels[m]), "text": t}

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tunewise.data.load import num_proc_for
+from tunewise.data.load import parse_record
 from tunewise.data.schemas import Schema
 from tunewise.errors import DataError
 
@@ -32,58 +32,33 @@ def describe(problem: tuple[str, str, Any]) -> str:
     return f"field '{field}' {what} (got {text})"
 
 
-def validate(rows: Any, schema: Schema, path: str | Path, num_proc: int | None = None) -> Any:
-    """Rows with the record renamed to canonical fields and a `reason` ('' when valid)."""
-
-    def check(batch: dict[str, list]) -> dict[str, list]:
-        records, reasons = [], []
-        for raw, error in zip(batch["record"], batch["error"], strict=True):
-            if error:
-                records.append(raw)
-                reasons.append(error)
-                continue
-            record = json.loads(raw)
-            if not isinstance(record, dict):
-                records.append(raw)
-                reasons.append(f"expected an object, got {type(record).__name__}")
-                continue
-            record = schema.rename(record)
-            problem = schema.check(record, schema)
-            records.append(json.dumps(record, ensure_ascii=False) if not problem else raw)
-            reasons.append(describe(problem) if problem else "")
-        return {"record": records, "reason": reasons}
-
-    return rows.map(
-        check,
-        batched=True,
-        remove_columns=["error"],
-        num_proc=num_proc_for(len(rows), num_proc),
-        desc="validating",
-    )
+def check_record(raw: Any, schema: Schema) -> tuple[dict[str, Any] | None, str]:
+    """(record with canonical field names, '') when valid, else (record or None, reason)."""
+    record, problem = parse_record(raw)
+    if record is None:
+        return None, problem
+    record = schema.rename(record)
+    found = schema.check(record, schema)
+    return record, describe(found) if found else ""
 
 
-def split_valid(checked: Any, path: str | Path, on_error: str) -> tuple[Any, list[dict]]:
-    """(valid rows, rejected records); raises DataError under `fail` when any is bad."""
-    import numpy as np
-
-    reasons = checked.data.column("reason").to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(reasons != "")
-    if len(bad) and on_error == "fail":
-        shown = [f"{place(path, checked[int(i)]['line'])}: {reasons[i]}" for i in bad[:SHOWN]]
+def raise_or_collect(
+    path: str | Path, bad: list[tuple[int, Any, str]], on_error: str
+) -> list[dict[str, Any]]:
+    """Rejected records as rejected.jsonl objects; DataError under `fail` when there are any."""
+    if bad and on_error == "fail":
+        shown = [f"{place(path, line)}: {reason}" for line, _, reason in bad[:SHOWN]]
         more = f" (and {len(bad) - SHOWN} more)" if len(bad) > SHOWN else ""
         raise DataError(
             f"{len(bad)} invalid record(s){more}: "
             + "; ".join(shown)
             + ". Fix them, or set on_error: skip to set them aside in rejected.jsonl."
         )
-    rejected = [_rejected(checked[int(i)]) for i in bad]
-    valid = checked.select(np.flatnonzero(reasons == "")) if len(bad) else checked
-    return valid.remove_columns(["reason"]), rejected
-
-
-def _rejected(row: dict[str, Any]) -> dict[str, Any]:
-    try:
-        record: Any = json.loads(row["record"])
-    except json.JSONDecodeError:
-        record = row["record"]  # malformed line: kept verbatim
-    return {"line": row["line"], "reason": row["reason"], "record": record}
+    out = []
+    for line, raw, reason in bad:
+        try:
+            record: Any = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError:
+            record = raw  # malformed line: kept verbatim
+        out.append({"line": line, "reason": reason, "record": record})
+    return out
