@@ -220,10 +220,12 @@ def leaked(
     `texts(indices)` reads texts by index of train followed by the other split.
     """
     out: dict[int, int] = {}
-    index = {int(k): i for i, k in enumerate(train_keys.tolist())}
-    for j, k in enumerate(other_keys.tolist()):
-        if int(k) in index:
-            out[j] = index[int(k)]
+    order = np.argsort(train_keys, kind="stable")
+    ordered = train_keys[order]
+    pos = np.minimum(np.searchsorted(ordered, other_keys), max(len(ordered) - 1, 0))
+    hit = np.flatnonzero(ordered[pos] == other_keys) if len(ordered) else np.zeros(0, int)
+    for j, i in zip(hit.tolist(), order[pos[hit]].tolist(), strict=True):
+        out[j] = i
     if train_bands is None or other_bands is None:
         return out
     n_train = len(train_bands)
