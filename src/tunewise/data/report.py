@@ -29,8 +29,8 @@ def split_stats(rows: Any) -> dict[str, Any]:
             {
                 "min": int(values.min()),
                 "mean": round(float(values.mean()), 2),
-                "median": float(np.median(values)),
-                "p95": float(np.percentile(values, 95)),
+                "median": round(float(np.median(values)), 2),
+                "p95": round(float(np.percentile(values, 95)), 2),
                 "max": int(values.max()),
             }
             if len(values)
