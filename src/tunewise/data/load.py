@@ -193,10 +193,10 @@ def _external(path: Path, fmt: str) -> Any:
     import importlib
 
     module_name, functions = {
-        "conll": ("tunewise.data.conll", ("read_conll", "read_records")),
-        "squad": ("tunewise.data.squad", ("read_qa", "read_squad_json")),
-        "alpaca": ("tunewise.data.chat", ("read_alpaca", "read_chat", "read_records")),
-        "sharegpt": ("tunewise.data.chat", ("read_sharegpt", "read_chat", "read_records")),
+        "conll": ("tunewise.data.conll", ("read_conll",)),
+        "squad": ("tunewise.data.squad", ("read_qa",)),
+        "alpaca": ("tunewise.data.chat", ("read_instructions",)),
+        "sharegpt": ("tunewise.data.chat", ("read_chats",)),
     }[fmt]
     try:
         module = importlib.import_module(module_name)
@@ -209,8 +209,9 @@ def _external(path: Path, fmt: str) -> Any:
     lines, values = [], []
     for index, rec in enumerate(records):
         rec = dict(rec)
-        where = rec.pop("where", None) or rec.pop("line", None)
-        lines.append(where if isinstance(where, int) else index)
+        line = rec.pop("line", None)
+        rec.pop("where", None)
+        lines.append(line if isinstance(line, int) else index)
         values.append(rec)
     return _from_records(lines, values)
 
