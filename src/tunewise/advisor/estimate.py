@@ -31,6 +31,8 @@ class _Probe(nn.Module):
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
+        if getattr(backbone, "pooler", None) is not None:
+            backbone.pooler = None  # task heads pool for themselves (as the real tasks do)
         self.backbone = backbone
         self.classifier = nn.Linear(backbone.config.hidden_size, 2)
 

@@ -1,0 +1,164 @@
+"""The strategy advisor: its ranking in contrasting scenarios (tiny data + big model, big data +
+small model, tight memory, tight time), parameter counts that match a really assembled model,
+the CLI's JSON contract, and `strategy: auto` recording its choice in the manifest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import toy_config
+from strategy_helpers import build
+from tunewise.advisor.rank import PROMPT_METHODS, Scenario, recommend
+from tunewise.cli import app
+from tunewise.strategies.base import count_parameters
+
+KEYS = {"strategy", "trainable_params", "est_peak_memory_gb", "est_epoch_seconds", "reasons"}
+
+
+@pytest.fixture(scope="module")
+def big_llama(tmp_path_factory):
+    """A config-only ~1.2B-parameter LLaMA (no weights: the advisor builds it on meta)."""
+    from transformers import LlamaConfig
+
+    directory = tmp_path_factory.mktemp("big-llama")
+    LlamaConfig(
+        vocab_size=32000,
+        hidden_size=2048,
+        num_hidden_layers=22,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        intermediate_size=5632,
+    ).save_pretrained(directory)
+    return str(directory)
+
+
+def order(rows) -> list[str]:
+    return [r["strategy"] for r in rows]
+
+
+def test_tiny_data_on_a_big_model_prefers_parameter_efficient_methods(big_llama):
+    rows = recommend(Scenario("classification", 200, big_llama))
+    top = order(rows)[:4]
+    assert "full" not in top
+    assert top[0] in {"lora", "adapter", "ia3", "diff_pruning"}
+    full = next(r for r in rows if r["strategy"] == "full")
+    assert any("unstable" in why for why in full["reasons"])
+    assert full["trainable_params"] > 1_000_000_000
+    lora = next(r for r in rows if r["strategy"] == "lora")
+    assert lora["trainable_params"] < full["trainable_params"] / 50
+    assert lora["est_peak_memory_gb"] < full["est_peak_memory_gb"]
+    # at ≥1B parameters prompt tuning is credited (Lester et al.) …
+    prompt = next(r for r in rows if r["strategy"] == "prompt_tuning")
+    assert any("approaches full" in why for why in prompt["reasons"])
+    # … and bitfit is impossible on a model without biases, said so, ranked last
+    bitfit = next(r for r in rows if r["strategy"] == "bitfit")
+    assert bitfit["trainable_params"] is None and "bias" in bitfit["reasons"][0]
+
+
+def test_big_data_on_a_small_model_prefers_full_fine_tuning():
+    rows = recommend(Scenario("classification", 67_000, "minilm", avg_tokens=13.3))
+    assert order(rows)[0] == "full"
+    assert any("plenty of data" in why for why in rows[0]["reasons"])
+    ranks = {name: i for i, name in enumerate(order(rows))}
+    for name in PROMPT_METHODS | {"frozen"}:
+        assert ranks["full"] < ranks[name] and ranks["lora"] < ranks[name]
+    # the epoch estimate uses this machine's measured full fine-tuning throughput (~485 s)
+    assert 200 < rows[0]["est_epoch_seconds"] < 1000
+
+
+def test_tight_memory_excludes_what_does_not_fit():
+    loose = recommend(Scenario("classification", 5_000, "minilm"))
+    tight = recommend(Scenario("classification", 5_000, "minilm", memory_gb=1.5))
+    needs = {r["strategy"]: r["est_peak_memory_gb"] for r in loose if r["trainable_params"]}
+    assert needs["full"] > 1.5 > needs["frozen"]  # the budget really splits them
+    fitting = [r for r in tight if r["fits"]]
+    assert fitting and all(r["est_peak_memory_gb"] <= 1.5 for r in fitting)
+    assert order(tight)[: len(fitting)] == order(fitting)  # fitting strategies come first
+    full = next(r for r in tight if r["strategy"] == "full")
+    assert not full["fits"] and "over the 1.5 GB budget" in full["reasons"][0]
+    assert order(tight)[0] != order(loose)[0] or needs[order(loose)[0]] <= 1.5
+
+
+def test_time_budget_marks_slow_strategies():
+    rows = recommend(Scenario("classification", 50_000, "minilm", time_budget_s=60))
+    assert all(not r["fits"] for r in rows if (r["est_epoch_seconds"] or 0) > 60)
+    slow = next(r for r in rows if r["strategy"] == "full")
+    assert "s budget" in slow["reasons"][0]
+
+
+@pytest.mark.parametrize("strategy", ["lora", "adapter", "prompt_tuning", "ia3", "bitfit"])
+def test_meta_device_counts_match_a_really_built_model(strategy, tiny_bert, toy_data, tmp_path):
+    rows = recommend(Scenario("classification", 100, str(tiny_bert)), candidates=[strategy])
+    built, _, _ = build(tiny_bert, toy_data, tmp_path, strategy)
+    assert rows[0]["trainable_params"] == count_parameters(built.model).trainable
+
+
+def test_cli_recommend_json_contract():
+    result = CliRunner().invoke(
+        app,
+        [
+            "recommend",
+            "--task",
+            "classification",
+            "--train-size",
+            "500",
+            "--model",
+            "minilm",
+            "--memory-gb",
+            "4",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert isinstance(rows, list) and len(rows) >= 10
+    for r in rows:
+        assert set(r) >= KEYS
+        assert isinstance(r["reasons"], list) and all(isinstance(x, str) for x in r["reasons"])
+    assert rows[0]["est_peak_memory_gb"] <= 4
+
+
+def test_cli_recommend_reads_size_and_lengths_from_data(toy_data):
+    result = CliRunner().invoke(
+        app,
+        [
+            "recommend",
+            "--task",
+            "classification",
+            "--data",
+            str(toy_data["train"]),
+            "--model",
+            "minilm",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    short = json.loads(result.output)
+    long = recommend(Scenario("classification", 64, "minilm", avg_tokens=120))
+    by_name = {r["strategy"]: r["est_epoch_seconds"] for r in long}
+    for r in short:  # 64 records of ~7 tokens: far faster than 120-token records
+        if r["est_epoch_seconds"]:
+            assert r["est_epoch_seconds"] < by_name[r["strategy"]] / 3
+
+
+def test_cli_recommend_without_a_size_is_a_clear_error():
+    result = CliRunner().invoke(app, ["recommend", "--task", "classification", "--model", "minilm"])
+    assert result.exit_code == 2 and "--train-size" in result.output
+
+
+def test_strategy_auto_picks_the_top_choice_and_records_why(tiny_bert, toy_data, tmp_path):
+    from tunewise import api
+
+    raw = toy_config(tiny_bert, toy_data, tmp_path / "run", "auto")
+    raw["strategy"]["memory_gb"] = 64
+    result = api.finetune(raw)
+    auto = result.manifest["strategy"]["auto"]
+    expected = recommend(Scenario("classification", 64, str(tiny_bert), memory_gb=64))
+    assert auto["chosen"] == expected[0]["strategy"] == result.manifest["strategy"]["name"]
+    assert auto["reasons"] and all(isinstance(x, str) for x in auto["reasons"])
+    assert [r["strategy"] for r in auto["ranking"]] == order(expected)
+    assert result.manifest["config"]["strategy"]["name"] == auto["chosen"]  # re-runnable
+    assert len(result.load().predict(["good film"])) == 1
