@@ -52,6 +52,10 @@ bench: setup
 	$(PY) benchmarks/data_prepare.py
 	$(PY) benchmarks/generation.py
 	$(PY) benchmarks/continued_pretraining.py
+	# strategy sweeps (+ the advisor's pick next to the winner); sizes recorded in the results
+	$(PY) benchmarks/sweep_sst2.py --train-samples 1000
+	$(PY) benchmarks/sweep_sst2.py --case conll --train-samples 1000
+	$(PY) benchmarks/sweep_sst2.py --case instruction --train-samples 300
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
