@@ -52,7 +52,6 @@ def case_config(case: str, train_samples: int, max_tokens: int) -> tuple[dict, s
             "data": {
                 "train": str(SHARED / "conll2003" / "train.txt"),
                 "validation": str(SHARED / "conll2003" / "valid.txt"),
-                "format": "conll",
             },
         }
         training["epochs"] = 3  # NER needs more than one pass at this size (reference notes)
