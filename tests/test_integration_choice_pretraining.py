@@ -5,6 +5,9 @@
 - multiple choice derived from bbc-news (which of 4 summaries of same-topic articles belongs to
   this headline): minilm trained briefly beats chance and is compared with minilm's zero-shot
   embedding similarity, computed in the same test.
+
+Both run on one torch thread (conftest's default): on this shared 2-core machine two threads
+under load were ~7x slower than one (thread oversubscription).
 """
 
 from __future__ import annotations
@@ -23,16 +26,6 @@ C4 = DATA / "c4-demo" / "c4_demo.jsonl"
 BBC = DATA / "bbc-news" / "train.jsonl"
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _all_cores(_one_torch_thread):
-    """Real models use every core (conftest defaults the suite to one thread)."""
-    import torch
-
-    torch.set_num_threads(_one_torch_thread)
-    yield
-    torch.set_num_threads(1)
 
 
 def split_c4(tmp_path: Path, n_valid: int = 10) -> dict[str, Path]:
