@@ -8,7 +8,6 @@ import pytest
 
 from tunewise.data.clean import (
     Cleaner,
-    clean_rows,
     collapse_whitespace,
     fix_unicode,
     handle_emoji,
@@ -92,17 +91,21 @@ def test_clean_shorthands_in_config():
         PrepareConfig(clean=["htlm"])
 
 
-def test_clean_rows_counts_changed_records_per_step():
-    from datasets import Dataset
+def test_pipeline_counts_changed_records_per_step(tmp_path):
+    from tunewise.data.steps import process
 
     texts = ["<i>a</i>", "b  c", "plain", "d &amp; e  f", "😀 x"]
-    rows = Dataset.from_dict(
-        {
-            "line": list(range(1, 6)),
-            "record": [json.dumps({"text": t, "label": "x"}) for t in texts],
-        }
-    )
-    cleaned, counts = clean_rows(rows, schema_for("classification"), CleanOptions.all())
-    assert counts == {"html": 2, "unicode": 0, "emoji": 1, "control": 0, "mask": 0, "whitespace": 3}
-    out = [json.loads(r)["text"] for r in cleaned["record"]]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": "x"}) + "\n" for t in texts))
+    opts = PrepareConfig(clean="all")
+    p = process(path, schema_for("classification"), opts)
+    assert p.counts["cleaned"] == {
+        "html": 2,
+        "unicode": 0,
+        "emoji": 1,
+        "control": 0,
+        "mask": 0,
+        "whitespace": 3,
+    }
+    out = [json.loads(r)["text"] for r in p.rows["record"]]
     assert out == ["a", "b c", "plain", "d & e f", ":grinning_face: x"]

@@ -10,14 +10,11 @@ million short texts within seconds per step.
 
 from __future__ import annotations
 
-import json
 import re
 from html.parser import HTMLParser
 from typing import Any
 
-from tunewise.data.load import num_proc_for
 from tunewise.data.options import CleanOptions
-from tunewise.data.schemas import Schema
 
 # C0/C1 controls except tab/newline/CR (whitespace handles those), soft hyphen, zero-width
 # space/non-joiner/joiner, LRM/RLM, bidi embeddings and isolates, word joiner, invisible
@@ -169,33 +166,3 @@ class Cleaner:
                 self.changed.add(name)
                 text = new
         return text
-
-
-def clean_rows(
-    rows: Any, schema: Schema, options: CleanOptions, num_proc: int | None = None
-) -> tuple[Any, dict[str, int]]:
-    """Rows with cleaned records, and how many records each step changed."""
-    import numpy as np
-
-    steps = options.enabled()
-    if not steps:
-        return rows, {}
-
-    def run(batch: dict[str, list]) -> dict[str, list]:
-        out: dict[str, list] = {"record": [], **{f"_changed_{s}": [] for s in steps}}
-        for raw in batch["record"]:
-            cleaner = Cleaner(options)
-            record = schema.map_texts(json.loads(raw), cleaner)
-            out["record"].append(json.dumps(record, ensure_ascii=False))
-            for s in steps:
-                out[f"_changed_{s}"].append(s in cleaner.changed)
-        return out
-
-    cleaned = rows.map(
-        run, batched=True, num_proc=num_proc_for(len(rows), num_proc), desc="cleaning"
-    )
-    counts = {
-        s: int(np.sum(cleaned.data.column(f"_changed_{s}").to_numpy(zero_copy_only=False)))
-        for s in steps
-    }
-    return cleaned.remove_columns([f"_changed_{s}" for s in steps]), counts

@@ -85,13 +85,6 @@ class BandHasher:
         return np.frombuffer(self.batch([text])[0], dtype="<u8")
 
 
-def unpack_bands(packed: list[bytes] | Any, bands: int) -> np.ndarray:
-    """(n, bands) uint64 matrix from the packed band hashes of n records."""
-    if not len(packed):
-        return np.zeros((0, bands), dtype=np.uint64)
-    return np.frombuffer(b"".join(packed), dtype="<u8").reshape(len(packed), bands)
-
-
 def exact_groups(keys: np.ndarray) -> np.ndarray:
     """For every record, the index of the first record with the same key."""
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)

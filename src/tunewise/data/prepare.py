@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from tunewise.data import dedup
+from tunewise.data.arrow import band_matrix, codes, column, equals, keep, texts_at
 from tunewise.data.options import PrepareConfig
 from tunewise.data.schemas import schema_for
 from tunewise.data.split import split_indices
-from tunewise.data.steps import Processed, _bands, _texts, codes, column, equals, keep, process
+from tunewise.data.steps import Processed, process
 from tunewise.errors import DataError
 
 SPLITS = ("train", "validation", "test")
@@ -70,7 +71,7 @@ def prepare(
     for name, info in leakage.items():
         if info["drop"] and info["n"]:
             rows = splits[name]
-            lines, texts = column(rows, "line"), _texts(rows, info["idx"])
+            lines, texts = column(rows, "line"), texts_at(rows, info["idx"])
             for i, text in zip(info["idx"].tolist(), texts, strict=True):
                 leaked_removed.append(
                     {
@@ -160,8 +161,8 @@ def _leakage(splits: dict[str, Any], opts: PrepareConfig) -> dict[str, dict[str,
         found = dedup.leaked(
             column(train, "_key"),
             column(other, "_key"),
-            _bands(train) if d.near else None,
-            _bands(other) if d.near else None,
+            band_matrix(train) if d.near else None,
+            band_matrix(other) if d.near else None,
             lambda idx, other=other: _texts_across(train, other, idx),
             d.threshold,
             d.ngram,
@@ -193,8 +194,8 @@ def _leakage(splits: dict[str, Any], opts: PrepareConfig) -> dict[str, dict[str,
 def _texts_across(train: Any, other: Any, idx: np.ndarray) -> list[str]:
     n = len(train)
     idx = np.asarray(idx)
-    first = _texts(train, idx[idx < n])
-    second = _texts(other, idx[idx >= n] - n)
+    first = texts_at(train, idx[idx < n])
+    second = texts_at(other, idx[idx >= n] - n)
     lookup = dict(zip(idx[idx < n].tolist(), first, strict=True))
     lookup.update(zip(idx[idx >= n].tolist(), second, strict=True))
     return [lookup[i] for i in idx.tolist()]

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from tunewise.data.steps import _table as arrow_table
-from tunewise.data.steps import column
+from tunewise.data.arrow import column
+from tunewise.data.arrow import table as arrow_table
 
 SHOWN = 10  # examples per table
 

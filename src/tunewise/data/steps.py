@@ -7,11 +7,7 @@ numbers (hash keys, LSH band hashes, lengths) come into the main process as nump
 
 from __future__ import annotations
 
-import atexit
-import itertools
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,77 +15,13 @@ from typing import Any
 import numpy as np
 
 from tunewise.data import dedup, filters
+from tunewise.data.arrow import band_matrix, codes, column, equals, keep, take, texts_at
 from tunewise.data.clean import Cleaner
 from tunewise.data.load import Source, load_source, num_proc_for
 from tunewise.data.options import PrepareConfig
 from tunewise.data.schemas import Schema
 from tunewise.data.validate import check_record, describe, raise_or_collect
 from tunewise.errors import DataError
-
-
-def column(ds: Any, name: str) -> np.ndarray:
-    """A whole column as numpy (works on datasets with or without an indices mapping)."""
-    if ds._indices is not None:
-        ds = ds.flatten_indices()
-    return ds.data.column(name).to_numpy(zero_copy_only=False)
-
-
-def _table(ds: Any) -> Any:
-    """The Arrow table behind a dataset, with any indices mapping applied."""
-    return ds.data if ds._indices is None else ds.flatten_indices().data
-
-
-def equals(ds: Any, name: str, value: str) -> np.ndarray:
-    """Boolean mask of a string column == value, computed in Arrow (no Python strings)."""
-    import pyarrow.compute as pc
-
-    return pc.equal(_table(ds).column(name), value).to_numpy(zero_copy_only=False)
-
-
-def codes(ds: Any, name: str) -> np.ndarray:
-    """Integer codes of a string column (equal strings, equal codes), computed in Arrow."""
-    import pyarrow.compute as pc
-
-    encoded = pc.dictionary_encode(_table(ds).column(name)).combine_chunks()
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def keep(ds: Any, mask: np.ndarray) -> Any:
-    """Rows where mask is true, as a memory-mapped dataset without an indices mapping.
-
-    Filtered batch by batch into a new Arrow file: `select(...).flatten_indices()` would gather
-    one Arrow slice per kept run of rows and cast each separately (seconds per 100k rows).
-    """
-    import pyarrow as pa
-    from datasets import Dataset
-
-    mask = np.asarray(mask, dtype=bool)
-    if mask.all():
-        return ds
-    table = ds.data if ds._indices is None else ds.flatten_indices().data
-    path = _workdir() / f"keep-{next(_counter)}.arrow"
-    start = 0
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-        for batch in table.to_batches(max_chunksize=65_536):
-            part = mask[start : start + batch.num_rows]
-            start += batch.num_rows
-            writer.write_batch(batch.filter(pa.array(part)))
-    return Dataset.from_file(str(path), info=ds.info.copy())
-
-
-_counter = itertools.count()
-
-
-def _workdir() -> Path:
-    """A per-process scratch directory for intermediate Arrow files, removed at exit."""
-    global _WORKDIR
-    if _WORKDIR is None:
-        _WORKDIR = Path(tempfile.mkdtemp(prefix="tunewise-data-"))
-        atexit.register(shutil.rmtree, _WORKDIR, True)
-    return _WORKDIR
-
-
-_WORKDIR: Path | None = None
 
 
 @dataclass
@@ -185,8 +117,8 @@ def process(
     ok = equals(rows, "reason", "")
     bad = np.flatnonzero(~ok & ~blank)
     if len(bad):
-        lines, raws = column(rows, "line")[bad], _column_take(rows, "record", bad)
-        reasons = _column_take(rows, "reason", bad)
+        lines, raws = column(rows, "line")[bad], take(rows, "record", bad)
+        reasons = take(rows, "reason", bad)
         triples = list(zip(lines.tolist(), raws, reasons, strict=True))
     else:
         triples = []
@@ -202,7 +134,7 @@ def process(
     # records that cleaning emptied, then length / language bounds
     why = np.full(len(rows), "", dtype=object)
     emptied = np.flatnonzero(~equals(rows, "_empty", ""))
-    for i, w in zip(emptied.tolist(), _column_take(rows, "_empty", emptied), strict=True):
+    for i, w in zip(emptied.tolist(), take(rows, "_empty", emptied), strict=True):
         why[i] = f"empty after cleaning: {w}"
     if filters.active(options.filter):
         langs = column(rows, "_lang") if options.filter.languages else None
@@ -221,8 +153,8 @@ def process(
     found = dedup.find_duplicates(
         column(rows, "_key") if d.exact else np.arange(len(rows), dtype=np.uint64),
         labels,
-        _bands(rows) if d.near else None,
-        lambda idx: _texts(rows, idx),
+        band_matrix(rows) if d.near else None,
+        lambda idx: texts_at(rows, idx),
         d.threshold,
         d.ngram,
     )
@@ -257,36 +189,12 @@ def _where(path: str | Path) -> str:
     return "record " if str(path).lower().endswith(".json") else "line "
 
 
-def _bands(rows: Any) -> np.ndarray:
-    """The packed LSH band hashes as an (n, bands) uint64 matrix, read from Arrow's buffers."""
-    column = _table(rows).column("_bands").combine_chunks()
-    if not len(column):
-        return np.zeros((0, 1), dtype=np.uint64)
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset :]
-    width = int(offsets[1] - offsets[0]) // 8
-    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)
-    start = int(offsets[0])
-    flat = data[start : start + len(column) * width * 8].view("<u8")
-    return flat.reshape(len(column), width)
-
-
-def _texts(rows: Any, idx: np.ndarray) -> list[str]:
-    return _column_take(rows, "_text", idx)
-
-
-def _column_take(rows: Any, name: str, idx: np.ndarray) -> list[Any]:
-    import pyarrow as pa
-
-    table = rows.data if rows._indices is None else rows.flatten_indices().data
-    return table.column(name).take(pa.array(np.asarray(idx, dtype=np.int64))).to_pylist()
-
-
 def _removed(rows: Any, mask: np.ndarray, why: np.ndarray, step: str, path: Any) -> list[dict]:
     idx = np.flatnonzero(mask)
     if not len(idx):
         return []
     lines = column(rows, "line")[idx]
-    texts = _texts(rows, idx)
+    texts = texts_at(rows, idx)
     return [
         {"line": int(line), "step": step, "reason": str(why[i]), "text": text}
         for i, line, text in zip(idx.tolist(), lines.tolist(), texts, strict=True)
@@ -296,7 +204,7 @@ def _removed(rows: Any, mask: np.ndarray, why: np.ndarray, step: str, path: Any)
 def _describe_group(rows: Any, members: list[int], path: Any) -> list[dict[str, Any]]:
     lines = column(rows, "line")
     labels = codes(rows, "_label")
-    texts = _texts(rows, np.asarray(members))
+    texts = texts_at(rows, np.asarray(members))
     return [
         {"line": int(lines[m]), "label": str(labels[m]), "text": t}
         for m, t in zip(members, texts, strict=True)
@@ -313,7 +221,7 @@ def _duplicate_examples(rows: Any, found: dedup.Duplicates, path: Any, n: int = 
         originals = found.group[idx]
         for (i, o), (t, u) in zip(
             zip(idx.tolist(), originals.tolist(), strict=True),
-            zip(_texts(rows, idx), _texts(rows, originals), strict=True),
+            zip(texts_at(rows, idx), texts_at(rows, originals), strict=True),
             strict=True,
         ):
             out.append(
