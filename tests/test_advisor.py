@@ -40,7 +40,7 @@ def order(rows) -> list[str]:
 
 
 def test_tiny_data_on_a_big_model_prefers_parameter_efficient_methods(big_llama):
-    rows = recommend(Scenario("classification", 200, big_llama))
+    rows = recommend(Scenario("classification", 200, big_llama, epochs=10))
     top = order(rows)[:4]
     assert "full" not in top
     assert top[0] in {"lora", "adapter", "ia3", "diff_pruning"}
@@ -67,6 +67,19 @@ def test_big_data_on_a_small_model_prefers_full_fine_tuning():
         assert ranks["full"] < ranks[name] and ranks["lora"] < ranks[name]
     # the epoch estimate uses this machine's measured full fine-tuning throughput (~485 s)
     assert 200 < rows[0]["est_epoch_seconds"] < 1000
+
+
+def test_few_optimizer_steps_favour_the_linear_probe_over_zero_initialised_updates():
+    """Our 1,000-example SST-2 sweep (8 steps): frozen 0.73, LoRA 0.61. With ten times the
+    steps the order flips back to the priors."""
+    short = recommend(Scenario("classification", 1_000, "minilm", epochs=1))
+    long = recommend(Scenario("classification", 1_000, "minilm", epochs=10))
+    rank_short = {n: i for i, n in enumerate(order(short))}
+    rank_long = {n: i for i, n in enumerate(order(long))}
+    assert rank_short["frozen"] < rank_short["lora"]
+    assert rank_long["lora"] < rank_long["frozen"]
+    lora = next(r for r in short if r["strategy"] == "lora")
+    assert any("optimizer steps" in why for why in lora["reasons"])
 
 
 def test_tight_memory_excludes_what_does_not_fit():

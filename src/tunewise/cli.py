@@ -198,6 +198,7 @@ def recommend(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     time_budget: Annotated[float | None, typer.Option(help="Seconds allowed per epoch.")] = None,
     max_length: Annotated[int, typer.Option(help="Tokens kept per example.")] = 128,
+    epochs: Annotated[float, typer.Option(help="Planned passes over the data.")] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the ranking as JSON.")] = False,
 ) -> None:
     """Rank the strategies for a task, data size, model and memory budget, with reasons."""
@@ -205,7 +206,7 @@ def recommend(
 
     try:
         ranking = api.recommend(
-            task, model, train_size, data, memory_gb, device, time_budget, max_length
+            task, model, train_size, data, memory_gb, device, time_budget, max_length, epochs
         )
     except TunewiseError as exc:
         _fail(exc)

@@ -9,6 +9,7 @@ them together. Strategies that do not fit the memory or time budget sink to the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,9 @@ PROMPT_METHODS = {"prompt_tuning", "prefix_tuning", "p_tuning"}
 PEFT_REPARAM = {"lora", "qlora", "adapter", "ia3", "diff_pruning"}
 SMALL_DATA = 1_000  # examples
 BIG_DATA = 20_000
-BIG_MODEL = 1_000_000_000  # parameters
+BIG_MODEL = 1_000_000_000  # parameters: where prompt tuning catches up (Lester et al.)
+LARGE_MODEL = 300_000_000  # BERT-large scale, where few-sample instability was reported
+SHORT_RUN_STEPS = 60  # optimizer steps below which zero-initialised updates lag
 
 
 @dataclass
@@ -53,89 +56,83 @@ class Scenario:
 
 
 def rules(name: str, sc: Scenario, task_cls: type, size: estimate.Sizes) -> list[tuple[float, str]]:
-    """(score change, reason) for each rule that applies to strategy `name`."""
+    """(score change, reason) for each rule that applies to strategy `name`. Each rule names
+    its source; docs/strategies.md lists them with the sweep results that checked them."""
     out: list[tuple[float, str]] = []
     small, big = sc.train_size < SMALL_DATA, sc.train_size >= BIG_DATA
-    big_model = size.total >= BIG_MODEL
+    large_model = size.total >= LARGE_MODEL
+    steps = math.ceil(sc.train_size * sc.epochs / sc.batch_size)
+    token_level = getattr(task_cls, "token_level", False)
+    millions = f"{size.total / 1e6:,.0f}M"
+
+    def add(delta: float, why: str) -> None:
+        out.append((delta, why))
+
     if name == "full":
-        if big and not big_model:
-            out.append(
-                (+1.0, "plenty of data for a small model: full fine-tuning won our SST-2 sweeps")
+        if big and not large_model:
+            add(+1.0, "plenty of data for a small model: full fine-tuning won our SST-2 sweeps")
+        if small and large_model:
+            add(
+                -3.0,
+                f"{sc.train_size} examples for {millions} weights: full fine-tuning of "
+                "large models is unstable with little data (Mosbach et al. 2021)",
             )
-        if small:
-            out.append(
-                (
-                    -2.5,
-                    f"{sc.train_size} examples is few for {size.total / 1e6:.0f}M "
-                    "weights: full fine-tuning is unstable with little data "
-                    "(Mosbach et al. 2021)",
-                )
+    if name in PEFT_REPARAM:
+        if small and large_model:
+            add(
+                +2.0,
+                "few examples on a large model: a small update to every layer matches "
+                "full fine-tuning without overfitting (Hu et al. 2021; He et al. 2021)",
             )
-    if name in PEFT_REPARAM and small:
-        out.append(
-            (
-                +1.5,
-                "few examples: a small update to every layer matches full fine-tuning "
-                "without overfitting (Hu et al. 2021; He et al. 2021)",
+        if steps < SHORT_RUN_STEPS and name != "diff_pruning":
+            add(
+                -6.0,
+                f"only ~{steps} optimizer steps: updates that start at zero need more "
+                "(our 1,000-example SST-2 sweep: LoRA 0.61 vs full 0.75 after 8 steps)",
             )
-        )
     if name in PROMPT_METHODS:
-        if big_model:
-            out.append(
-                (
-                    +6.0,
-                    "at ≥1B parameters prompt tuning approaches full fine-tuning "
-                    "(Lester et al. 2021)",
-                )
+        if size.total >= BIG_MODEL:
+            add(
+                +6.0,
+                "at >=1B parameters prompt tuning approaches full fine-tuning (Lester et al. 2021)",
             )
         else:
-            out.append(
-                (
-                    0.0,
-                    f"at {size.total / 1e6:.0f}M parameters virtual tokens lag full "
-                    "fine-tuning (Lester et al. 2021; Liu et al. 2022)",
-                )
+            add(
+                0.0,
+                f"at {millions} parameters virtual tokens lag full fine-tuning "
+                "(Lester et al. 2021; Liu et al. 2022)",
             )
-        if getattr(task_cls, "token_level", False):
-            out.append(
-                (
-                    -4.0,
-                    "token-level task: prompts alone are weak for sequence labelling "
-                    "(Liu et al. 2022, P-tuning v2)",
-                )
+        if token_level:
+            add(
+                -4.0,
+                "token-level task: prompts alone are weak for sequence labelling "
+                "(Liu et al. 2022, P-tuning v2)",
             )
     if name == "frozen":
-        if getattr(task_cls, "token_level", False):
-            out.append(
-                (
-                    -6.0,
-                    "token-level task is far from sentence-level pre-training: frozen "
-                    "token features do poorly",
-                )
+        if token_level:
+            add(
+                -6.0,
+                "token-level task is far from sentence-level pre-training: frozen token "
+                "features do poorly",
             )
-        elif small:
-            out.append(
-                (
-                    +3.0,
-                    "very little data: a linear probe on pretrained features cannot "
-                    "overfit much and trains in seconds",
-                )
+        elif steps < SHORT_RUN_STEPS:
+            add(
+                +7.0,
+                f"only ~{steps} optimizer steps: a linear probe on pretrained features "
+                "converges fastest (our 1,000-example SST-2 sweep: 0.73, within 1.5 points of "
+                "full)",
             )
-    if name == "bitfit" and small:
-        out.append(
-            (
-                +1.0,
-                "few examples: BitFit is competitive in the low-data regime "
-                "(Ben Zaken et al. 2022)",
-            )
+    if name == "bitfit" and steps < SHORT_RUN_STEPS:
+        add(
+            -2.0,
+            f"only ~{steps} optimizer steps: bias-only updates move slowly (our "
+            "1,000-example SST-2 sweep: 0.59)",
         )
     if getattr(task_cls, "generative", False) and name == "lora":
-        out.append(
-            (
-                +1.0,
-                "generative task on a pretrained LM: LoRA is the standard choice "
-                "(Hu et al. 2021; Dettmers et al. 2023)",
-            )
+        add(
+            +1.0,
+            "generative task on a pretrained LM: LoRA is the standard choice "
+            "(Hu et al. 2021; Dettmers et al. 2023)",
         )
     return out
 

@@ -61,6 +61,7 @@ def resolve_auto(cfg: Config, n_train: int, avg_tokens: float | None) -> tuple[C
             avg_tokens=avg_tokens,
             max_length=cfg.model.max_length,
             epochs=cfg.training.epochs,
+            batch_size=cfg.training.batch_size,
         ),
         candidates=options.candidates,
     )
