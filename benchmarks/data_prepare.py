@@ -8,8 +8,10 @@ with changed case/spacing, 3% near duplicates with one word appended (word-3-gra
 (n-2)/(n-1) ≥ 0.8), 0.5% with HTML, emoji or
 URLs), then times `tunewise data prepare` twice in fresh processes with an empty `datasets`
 cache: `--clean all --dedup exact` and `--clean all --dedup near`. Peak RSS is the largest sum
-over the process tree (the main process plus its `datasets.map` workers) of the proportional
-set size (PSS: pages shared between forked workers counted once), sampled every 0.1 s.
+over the process tree (the main process plus its `datasets.map` workers), sampled every 0.1 s,
+of two measures: PSS (proportional set size: pages shared between forked workers counted once;
+includes the memory-mapped Arrow files' pages the pipeline has read) and anonymous memory
+(RssAnon: the heap, which is what cannot be paged back to the Arrow files).
 The data's size as Python objects (a list of {"text", "label"} dicts, as `json.loads` gives
 them) is measured with tracemalloc. Writes benchmarks/results/data_prepare.json.
 """
@@ -71,6 +73,19 @@ def python_object_bytes(path: Path) -> int:
     return size
 
 
+def _anon_bytes(pid: int) -> int:
+    """Private heap memory of a process (RssAnon): excludes memory-mapped Arrow file pages,
+    which the kernel can drop and re-read at any time."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def run(data: Path, dedup: str, out: Path) -> dict:
     env = {**os.environ, "HF_DATASETS_CACHE": tempfile.mkdtemp(prefix="hfcache-")}
     env["HF_HUB_OFFLINE"] = "1"
@@ -79,12 +94,13 @@ def run(data: Path, dedup: str, out: Path) -> dict:
     start = time.perf_counter()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    peak = 0
+    peak = peak_anon = 0
     parent = psutil.Process(proc.pid)
     while proc.poll() is None:
         try:
             tree = [parent, *parent.children(recursive=True)]
             peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
+            peak_anon = max(peak_anon, sum(_anon_bytes(p.pid) for p in tree))
         except psutil.Error:
             pass
         time.sleep(0.1)
@@ -101,6 +117,7 @@ def run(data: Path, dedup: str, out: Path) -> dict:
         "cpu_seconds": round(cpu, 1),
         "records_per_cpu_second": round(counts["n_input"] / cpu),
         "peak_pss_mb": round(peak / 2**20),
+        "peak_anonymous_mb": round(peak_anon / 2**20),
         "stage_seconds": counts["seconds"],
         "n_input": counts["n_input"],
         "n_exact_duplicates": counts["n_exact_duplicates"],
@@ -138,7 +155,8 @@ def main() -> None:
         print(
             f"{r['dedup']:>5}: {r['n_input']:,} records in {r['seconds']} s = "
             f"{r['records_per_second']:,}/s ({r['cpu_seconds']} CPU s = "
-            f"{r['records_per_cpu_second']:,} per CPU second), peak PSS {r['peak_pss_mb']} MB "
+            f"{r['records_per_cpu_second']:,} per CPU second), peak PSS {r['peak_pss_mb']} MB, "
+            f"anonymous {r['peak_anonymous_mb']} MB "
             f"(records as Python objects: {result['python_objects_mb']} MB)"
         )
 
