@@ -91,12 +91,18 @@ def exact_groups(keys: np.ndarray) -> np.ndarray:
     return first[inverse.reshape(-1)]
 
 
-def candidate_pairs(bands: np.ndarray) -> np.ndarray:
-    """(i, j) with i < j sharing at least one band hash; j is paired with its group's first i."""
+def candidate_pairs(bands: np.ndarray, rows: np.ndarray | None = None, extra: Any = None) -> Any:
+    """(i, j) with i < j sharing at least one band hash; j is paired with its bucket's first i.
+
+    `rows` picks records of `bands` and `extra` appends another band matrix after them, one band
+    column at a time, so no copy of a whole (records × bands) matrix is made.
+    """
     pairs = []
-    n = len(bands)
     for b in range(bands.shape[1]):
-        column = bands[:, b]
+        column = bands[:, b] if rows is None else bands[rows, b]
+        if extra is not None:
+            column = np.concatenate([column, extra[:, b]])
+        n = len(column)
         order = np.argsort(column, kind="stable")
         ordered = column[order]
         starts = np.r_[True, ordered[1:] != ordered[:-1]]
@@ -130,14 +136,15 @@ class _Clusters:
 
 
 def near_groups(
-    bands: np.ndarray, texts: Any, threshold: float, ngram: int
+    bands: np.ndarray, texts: Any, threshold: float, ngram: int, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
     """Cluster representative per record (itself when unique) and the number of candidate pairs.
 
+    `rows` restricts the records to those rows of `bands` (indices below are positions in it);
     `texts(indices)` returns the texts of those records (read lazily from the Arrow table).
     """
-    rep = np.arange(len(bands))
-    pairs = candidate_pairs(bands)
+    rep = np.arange(len(bands) if rows is None else len(rows))
+    pairs = candidate_pairs(bands, rows)
     if not len(pairs):
         return rep, 0
     involved = np.unique(pairs)
@@ -177,7 +184,9 @@ def find_duplicates(
     n_pairs = 0
     if bands is not None:
         unique = np.flatnonzero(~exact)
-        rep, n_pairs = near_groups(bands[unique], lambda idx: texts(unique[idx]), threshold, ngram)
+        rep, n_pairs = near_groups(
+            bands, lambda idx: texts(unique[idx]), threshold, ngram, rows=unique
+        )
         near_rep = unique[rep]  # representative, as an index of all records
         near[unique] = near_rep != unique
         full = np.arange(n)
@@ -222,7 +231,7 @@ def leaked(
     if train_bands is None or other_bands is None:
         return out
     n_train = len(train_bands)
-    pairs = candidate_pairs(np.concatenate([train_bands, other_bands]))
+    pairs = candidate_pairs(train_bands, extra=other_bands)
     cross = pairs[(pairs[:, 0] < n_train) & (pairs[:, 1] >= n_train)]
     if not len(cross):
         return out
