@@ -181,7 +181,10 @@ def run_part(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "real_tokens": t["real_tokens"],
         "real_tokens_per_second": t["real_tokens_per_second"],
         "wall_seconds": round(wall, 1),
-        "samples": m.get("samples", [])[:2],
+        # model outputs only: references are dataset text, which stays out of the repository
+        "samples": [
+            {"line": x["line"], "prediction": x["prediction"]} for x in m.get("samples", [])[:2]
+        ],
     }
 
 
