@@ -482,3 +482,17 @@ def test_run_eval_and_predict_round_trip(tiny_bert, ner_data, tmp_path):
         ("POS", text.index("great"), "great"),
         ("NEG", text.index("awful"), "awful"),
     ]
+
+
+def test_task_default_batch_size_applies_only_when_the_config_sets_none(
+    tiny_bert, ner_data, tmp_path
+):
+    cfg = ner_config(tiny_bert, ner_data, tmp_path / "a", "frozen")
+    cfg["training"] = {"epochs": 1, "learning_rate": 1e-3}
+    cfg["eval"] = {"each_epoch": False}
+    result = api.finetune(cfg)
+    assert result.manifest["config"]["training"]["batch_size"] == 16
+    assert result.manifest["training"]["steps"] == 96 // 16
+    cfg["training"]["batch_size"] = 32
+    cfg["output_dir"] = str(tmp_path / "b")
+    assert api.finetune(cfg).manifest["training"]["steps"] == 96 // 32

@@ -33,6 +33,9 @@ class Task(ABC):
     # Evaluate the untrained model on the validation split too, so the run records "before" next
     # to "after" (`loss_before`, `perplexity_before`...): LM tasks, whose base model already scores.
     evaluate_before_training: ClassVar[bool] = False
+    # Examples per batch when the config does not set training.batch_size (None: the config's
+    # default). More, smaller steps can suit a task better on small data (see token NER).
+    default_batch_size: ClassVar[int | None] = None
 
     def __init__(self, options: TaskOptions, data: DataConfig, model: ModelConfig) -> None:
         self.options = options

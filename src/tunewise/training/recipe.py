@@ -103,7 +103,10 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         before = _evaluate(
             cfg, task, built.model, built.tokenizer, splits, encoded, ("validation",), "before"
         )
-    # 3. learning rate: the config's, or the strategy's default for this many steps
+    # 3. batch size (the config's or the task's default) and learning rate (the config's, or
+    # the strategy's default for this many steps)
+    if task.default_batch_size and "batch_size" not in cfg.training.model_fields_set:
+        cfg.training.batch_size = task.default_batch_size
     steps = _planned_steps(cfg, encoded["train"]["length"])
     lr = cfg.training.learning_rate or built.strategy.default_learning_rate(steps)
     lr_source = (
