@@ -67,21 +67,7 @@ def prepare(
     clock.lap("load, validate, clean, filter, dedup")
     leakage = _leakage(splits, opts)
     clock.lap("split, leakage check")
-    leaked_removed = []
-    for name, info in leakage.items():
-        if info["drop"] and info["n"]:
-            rows = splits[name]
-            lines, texts = column(rows, "line"), texts_at(rows, info["idx"])
-            for i, text in zip(info["idx"].tolist(), texts, strict=True):
-                leaked_removed.append(
-                    {
-                        "line": int(lines[i]),
-                        "step": "leakage",
-                        "reason": f"{name} record also in train (train line {info['pairs'][i]})",
-                        "text": text,
-                    }
-                )
-            splits[name] = keep(rows, ~np.isin(np.arange(len(rows)), info["idx"]))
+    leaked_removed = _drop_leaked(splits, leakage)
     augmented: list[dict[str, Any]] = []
     made: dict[str, int] = {}
     if opts.augment:
@@ -94,6 +80,8 @@ def prepare(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"{name}.jsonl" for name in splits}
+    for stale in set(SPLITS) - set(splits):  # from an earlier run with more splits
+        (out / f"{stale}.jsonl").unlink(missing_ok=True)
     for name, rows in splits.items():
         _write_split(paths[name], rows, augmented if name == "train" else [])
     rejected = [r for p in processed.values() for r in p.rejected]
@@ -111,6 +99,27 @@ def prepare(
     counts["seconds"] = clock.laps
     (out / "prepare.json").write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
     return PrepareResult(out, paths, counts, digest)
+
+
+def _drop_leaked(splits: dict[str, Any], leakage: dict[str, dict[str, Any]]) -> list[dict]:
+    """Remove leaked eval records (policy `drop`) and describe them for removed.jsonl."""
+    removed = []
+    for name, info in leakage.items():
+        if not (info["drop"] and info["n"]):
+            continue
+        rows = splits[name]
+        lines, texts = column(rows, "line"), texts_at(rows, info["idx"])
+        for i, text in zip(info["idx"].tolist(), texts, strict=True):
+            removed.append(
+                {
+                    "line": int(lines[i]),
+                    "step": "leakage",
+                    "reason": f"{name} record also in train (train line {info['pairs'][i]})",
+                    "text": text,
+                }
+            )
+        splits[name] = keep(rows, ~np.isin(np.arange(len(rows)), info["idx"]))
+    return removed
 
 
 class _Clock:
