@@ -39,7 +39,7 @@ def config(strategy: str, train_samples: int | None, eval_samples: int | None, t
             "epochs": 1,
             "max_train_samples": train_samples,
             "max_eval_samples": eval_samples,
-            "max_tokens_per_batch": tokens,
+            "max_tokens_per_batch": tokens or None,  # 0: the task's default batch size (16)
         },
         "eval": {"each_epoch": False, "batch_size": 128},
         "output_dir": str(WORK / f"conll-{strategy}"),
@@ -89,23 +89,31 @@ def run_child(cfg: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _key(row: dict) -> tuple:
+    """Rows are per strategy and scale: a smaller run never replaces a full-scale one."""
+    return row["strategy"], row.get("n_train"), row.get("max_tokens_per_batch")
+
+
 def write(results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "conll.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
-        "| strategy | train sentences | valid F1 | P | R | lr | steps | train s | wall s "
-        "| real tok/s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| strategy | train sentences | batches | valid F1 | P | R | lr | steps | train s "
+        "| wall s | real tok/s | peak RSS MB | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["runs"]:
         if r.get("status") != "ok":
-            lines.append(f"| {r['strategy']} | failed | | | | | | | | | |")
+            lines.append(f"| {r['strategy']} | failed | | | | | | | | | | | |")
             continue
+        budget = r.get("max_tokens_per_batch")
+        batches = f"{budget} tokens" if budget else "16 sentences"
+        load = "–".join(str(x) for x in r.get("load_average_before_after", []))
         lines.append(
-            f"| {r['strategy']} | {r['n_train']:,} | {r['valid_f1']:.4f} | "
+            f"| {r['strategy']} | {r['n_train']:,} | {batches} | {r['valid_f1']:.4f} | "
             f"{r['valid_precision']:.4f} | {r['valid_recall']:.4f} | {r['learning_rate']:.3g} | "
             f"{r['steps']} | {r['train_seconds']:.0f} | {r['wall_seconds']:.0f} | "
-            f"{r['real_tokens_per_second']:,.0f} | {r['peak_rss_mb']:,.0f} |"
+            f"{r['real_tokens_per_second']:,.0f} | {r['peak_rss_mb']:,.0f} | {load} |"
         )
     lines.append(
         f"\nBar: valid entity F1 ≥ {BAR}. Reference: {REFERENCE['note']}, "
@@ -120,7 +128,12 @@ def main() -> None:
     ap.add_argument("--strategies", default="full,lora")
     ap.add_argument("--train-samples", type=int, default=None, help="default: all 14,041")
     ap.add_argument("--eval-samples", type=int, default=None, help="default: all 3,250")
-    ap.add_argument("--max-tokens", type=int, default=1024, help="token budget per batch")
+    ap.add_argument(
+        "--max-tokens",
+        type=int,
+        default=1024,
+        help="token budget per batch (0: 16-sentence batches)",
+    )
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
@@ -132,15 +145,15 @@ def main() -> None:
         cfg = config(name, args.train_samples, args.eval_samples, args.max_tokens)
         print(f"[bench] conll {name} ...", flush=True)
         load_before = os.getloadavg()
-        row = {"strategy": name, "max_tokens_per_batch": args.max_tokens, **run_child(cfg)}
+        row = {"strategy": name, "max_tokens_per_batch": args.max_tokens or None, **run_child(cfg)}
         # The CPU is shared: the load average says how contended the timing was.
         row["load_average_before_after"] = [round(load_before[1], 1), round(os.getloadavg()[1], 1)]
         print(f"[bench] {json.dumps(row)}", flush=True)
         # Re-read before writing: re-running one strategy (even concurrently) keeps the others.
         results = json.loads(path.read_text()) if path.is_file() else {}
         results.update(machine={"cores": os.cpu_count()}, reference=REFERENCE, bar_valid_f1=BAR)
-        runs = {r["strategy"]: r for r in results.get("runs", [])}
-        runs[name] = row
+        runs = {_key(r): r for r in results.get("runs", [])}
+        runs[_key(row)] = row
         results["runs"] = list(runs.values())
         write(results)
     print(path.read_text())
