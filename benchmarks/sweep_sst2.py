@@ -111,8 +111,17 @@ def main() -> None:
         task, cfg["model"]["name"], train_size=args.train_samples, data=train_file
     )
     advice = [a for a in advice if a["strategy"] in names]
+    measured = [r["strategy"] for r in ranked]
+    advised = [a["strategy"] for a in advice if a["strategy"] in measured]
+    agreement = None
+    if len(measured) > 2:
+        from scipy.stats import spearmanr
+
+        rho = spearmanr([measured.index(n) for n in advised], list(range(len(advised))))
+        agreement = round(float(rho.statistic), 3)
     result = {
         "case": args.case,
+        "rank_correlation_advisor_vs_measured": agreement,
         "scale": {
             "train_samples": args.train_samples,
             "validation": "full dev set",
@@ -138,7 +147,8 @@ def main() -> None:
         f"{cfg['training']['epochs']} epoch(s); load average {load_before[0]:.1f} → "
         f"{load_after[0]:.1f} (shared 2-core machine).\n\n"
         f"Measured order: {', '.join(result['measured_order'])}\n\n"
-        f"Advisor's order: {', '.join(result['advisor_order'])}\n"
+        f"Advisor's order: {', '.join(result['advisor_order'])} (Spearman rank correlation "
+        f"with the measured order over the strategies that ran: {agreement})\n"
     )
     (RESULTS / f"{tag}.md").write_text(md)
     print(md)
