@@ -2,6 +2,7 @@
 
     python benchmarks/xquad.py                       # full + lora, 1 epoch each
     python benchmarks/xquad.py --epochs 3 --strategies lora
+    python benchmarks/xquad.py --rescore-first 48    # saved runs on generation.py's subset
 
 The 36 articles of ../shared/data/xquad-en are split by article: the last 6 (139 questions)
 are held out and scored, the first 30 (786 questions) train. Writes
@@ -91,6 +92,32 @@ def baseline(held: Path) -> dict:
     }
 
 
+def rescore_first(n: int, held: Path) -> None:
+    """Score the saved runs and the baseline on the first `n` held-out questions only, the
+    subset the generative-QA benchmark (benchmarks/generation.py) uses, so the two routes
+    compare on the same questions. Adds `first_n` to each run of the results JSON."""
+    from tunewise.data.squad import read_qa
+    from tunewise.evaluation.qa_baseline import first_sentence
+    from tunewise.evaluation.squad import squad_scores
+    from tunewise.serving.predictor import Predictor
+
+    path = RESULTS / "xquad_extractive.json"
+    out = json.loads(path.read_text())
+    records = read_qa(held)[:n]
+    golds = [r["answers"]["text"] for r in records]
+    for row in out["runs"]:
+        if row["strategy"] == "-":
+            answers = [first_sentence(r["context"]) for r in records]
+        else:
+            predictor = Predictor(WORK / f"minilm-{row['strategy']}")
+            inputs = [{"question": r["question"], "context": r["context"]} for r in records]
+            answers = [p["answer"] for p in predictor.predict(inputs)]
+        scores = squad_scores(answers, golds)
+        row["first_n"] = {k: round(v, 2) for k, v in scores.items()}
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / "xquad_extractive.md").write_text(markdown(out))
+
+
 def markdown(out: dict) -> str:
     rows = [
         "| system | EM | F1 | steps | train s | wall s | real tokens/s | load avg |",
@@ -105,6 +132,21 @@ def markdown(out: dict) -> str:
             f"{' → '.join(str(x) for x in r.get('load_average', [])) or '-'} |"
         )
     s = out["setup"]
+    first = [r for r in out["runs"] if "first_n" in r]
+    if first:
+        n = first[0]["first_n"]["n_examples"]
+        rows += [
+            "",
+            f"On the first {n} held-out questions only (the generative-QA benchmark's subset):",
+            "",
+            "| system | EM | F1 |",
+            "|---|---|---|",
+        ]
+        for r in first:
+            name = r["model"] if r["strategy"] == "-" else f"{r['model']} {r['strategy']}"
+            rows.append(
+                f"| {name} | {r['first_n']['exact_match']:.1f} | {r['first_n']['f1']:.1f} |"
+            )
     return (
         "# XQuAD-en extractive QA (held-out articles)\n\n"
         f"Train: first {s['train_articles']} articles ({s['n_train_questions']} questions); "
@@ -126,6 +168,12 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=6, help="articles held back (last N)")
     parser.add_argument("--lr-full", type=float, default=None, help="None: strategy default")
     parser.add_argument("--lr-lora", type=float, default=None, help="None: strategy default")
+    parser.add_argument(
+        "--rescore-first",
+        type=int,
+        default=None,
+        help="no training: score the saved runs on the first N held-out questions",
+    )
     args = parser.parse_args()
     args.learning_rate = {"full": args.lr_full, "lora": args.lr_lora}
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -134,6 +182,10 @@ def main() -> None:
     from tunewise.data.squad import read_qa, split_by_article
 
     train, held = split_by_article(XQUAD, args.held_out, WORK / "split")
+    if args.rescore_first:
+        rescore_first(args.rescore_first, held)
+        print((RESULTS / "xquad_extractive.md").read_text())
+        return
     n_articles = len(json.loads(XQUAD.read_text(encoding="utf-8"))["data"])
     runs = [baseline(held)]
     for strategy in args.strategies:
