@@ -3,7 +3,9 @@
 Reads ../shared/data/conll2003 in place (never copied into the repo); skipped where it is absent.
 The issue's bar: validation entity F1 ≥ 0.70 in under ~3 minutes of training on 2 cores (a
 hand-written script gets 0.79 with 3 epochs at lr 2e-4 and 0.33 with 1 epoch at 5e-5). Scored
-on the whole validation split (3,250 sentences).
+on the whole validation split (3,250 sentences). Measured with the defaults (3 epochs, batches of
+16, lr 2.25e-4 from the strategy rule): F1 0.794 in 395 s of training on one thread while the
+2-core machine ran at load ~12 (151 real tokens/s); ~10 minutes for the whole test there.
 """
 
 from __future__ import annotations
