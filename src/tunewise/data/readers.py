@@ -37,6 +37,12 @@ def read_records(path: str | Path, fmt: str | None = "auto") -> list[tuple[int, 
     if not path.is_file():
         raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
     fmt = detect_format(path, fmt)
+    if fmt not in FORMATS:  # task formats (conll, squad, ...) are read by their task
+        raise DataError(
+            f"{path}: data.format '{fmt}' is not a record format; this task reads "
+            f"{', '.join(FORMATS)} (conll and squad belong to token_classification and "
+            "extractive_qa)."
+        )
     reader = {"jsonl": _jsonl, "json": _json, "csv": _delimited, "tsv": _delimited}[fmt]
     try:
         records = list(reader(path, "\t" if fmt == "tsv" else ","))
