@@ -43,6 +43,10 @@ SHORT_PRIOR = {
     "partial": -5.6,
     "lora": -13.4,
     "bitfit": -15.2,
+    "prompt_tuning": -3.0,  # its head trains at the prompt's large rate: a fast linear probe
+    "prefix_tuning": -7.7,
+    "p_tuning": -14.8,  # head at 1e-3: too slow for 8 steps
+    "diff_pruning": -17.1,  # δ pruned to 0.5% before it has learned much; head at 3e-4
 }
 PROMPT_METHODS = {"prompt_tuning", "prefix_tuning", "p_tuning"}
 PEFT_REPARAM = {"lora", "qlora", "adapter", "ia3", "diff_pruning"}
@@ -170,7 +174,9 @@ def recommend(sc: Scenario, candidates: list[str] | None = None) -> list[dict[st
             continue
         per_example = avg + (20 if name in PROMPT_METHODS else 0)  # the virtual tokens
         seconds = estimate.epoch_seconds(name, size, sc.train_size * per_example, sc.device)
-        memory = estimate.peak_memory_gb(name, size, tokens_per_batch)
+        prepended = name in ("prompt_tuning", "p_tuning")  # virtual tokens lengthen inputs
+        batch_tokens = tokens_per_batch * (per_example / avg if prepended else 1.0)
+        memory = estimate.peak_memory_gb(name, size, batch_tokens)
         score, reasons = PRIOR.get(name, -5.0), []
         for delta, why in rules(name, sc, task_cls, size):
             score += delta
