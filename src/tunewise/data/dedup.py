@@ -55,25 +55,29 @@ def band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
 class BandHasher:
     """MinHash signatures of texts' shingles, reduced to one 64-bit hash per LSH band.
 
-    `datasketch.MinHash.generator` reuses one set of permutations for a whole batch; shingles
-    are hashed with xxhash (32-bit, as datasketch's default SHA-1 hash is) for speed.
+    One `datasketch.MinHash` is cleared and refilled per text (its permutations are made once);
+    shingles are hashed with xxhash (32-bit, as datasketch's default SHA-1 hash is) for speed.
     """
 
     def __init__(self, threshold: float, num_perm: int, ngram: int, seed: int = 1) -> None:
         self.ngram, self.num_perm, self.seed = ngram, num_perm, seed
         self.bands, self.rows = band_layout(threshold, num_perm)
+        self._minhash: Any = None
 
     def batch(self, texts: list[str]) -> list[bytes]:
         """Band hashes of each text as `bands` little-endian uint64s packed into bytes."""
         import xxhash
         from datasketch import MinHash
 
-        sets = ([s.encode("utf-8") for s in shingles(t, self.ngram)] for t in texts)
+        if self._minhash is None:  # made in the worker process; cleared for every text
+            self._minhash = MinHash(
+                num_perm=self.num_perm, seed=self.seed, hashfunc=xxhash.xxh32_intdigest
+            )
+        m, r, b = self._minhash, self.rows, self.bands
         out = []
-        r, b = self.rows, self.bands
-        for m in MinHash.generator(
-            sets, num_perm=self.num_perm, seed=self.seed, hashfunc=xxhash.xxh32_intdigest
-        ):
+        for text in texts:
+            m.clear()
+            m.update_batch([s.encode("utf-8") for s in shingles(text, self.ngram)])
             values = m.hashvalues
             keys = [
                 xxhash.xxh3_64_intdigest(values[i * r : (i + 1) * r].tobytes()) for i in range(b)
