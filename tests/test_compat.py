@@ -91,3 +91,20 @@ def test_qlora_on_cpu_explains_why(toy_data, tmp_path, tiny_bert):
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match="CUDA GPU"):
         build(tiny_bert, toy_data, tmp_path, "qlora")
+
+
+def test_api_merge_folds_a_saved_lora_run_and_refuses_an_adapter_run(toy_data, tmp_path, tiny_bert):
+    from conftest import toy_config
+    from tunewise import api
+
+    run = api.finetune(toy_config(tiny_bert, toy_data, tmp_path / "lora", "lora"))
+    predictor = run.load()
+    batch = batch_of(predictor.task, predictor.tokenizer, predictor.read(toy_data["validation"]))
+    expected = logits_of(predictor.model, batch)
+    merged = api.merge(run.run_dir)
+    assert type(merged).__name__ == "PooledClassifier"
+    assert not [n for n, _ in merged.named_parameters() if "lora" in n]
+    torch.testing.assert_close(logits_of(merged, batch), expected, atol=1e-4, rtol=0)
+    adapter = api.finetune(toy_config(tiny_bert, toy_data, tmp_path / "adapter", "adapter"))
+    with pytest.raises(ConfigError, match="cannot be merged"):
+        api.merge(adapter.run_dir)
