@@ -208,3 +208,22 @@ def test_virtual_tokens_train_a_token_level_task_end_to_end(strategy, tiny_bert,
     assert result.metrics["validation"]["f1"] > 0.9
     prediction = result.load().predict(["bob is very happy"])[0]
     assert [e["text"] for e in prediction["entities"]] == ["bob"]
+
+
+def test_prompt_tuning_init_text_starts_from_the_text_embeddings(toy_data, tmp_path, tiny_bert):
+    built, _, _ = build(
+        tiny_bert, toy_data, tmp_path, "prompt_tuning", num_virtual_tokens=4, init_text="good film"
+    )
+    prompt = dict(built.model.named_parameters())[PROMPT + "embedding.weight"].detach()
+    table = built.model.backbone.get_input_embeddings().weight.detach()
+    ids = built.tokenizer("good film")["input_ids"]
+    text_rows = table[ids]
+    for row in prompt:  # every virtual token starts as one of the text's token embeddings
+        assert any(torch.equal(row, t) for t in text_rows)
+    good = table[built.tokenizer.convert_tokens_to_ids("good")]
+    assert any(torch.equal(row, good) for row in prompt)
+    random_init, _, _ = build(
+        tiny_bert, toy_data, tmp_path / "r", "prompt_tuning", num_virtual_tokens=4
+    )
+    other = dict(random_init.model.named_parameters())[PROMPT + "embedding.weight"].detach()
+    assert not any(torch.equal(row, good) for row in other)
