@@ -1,7 +1,7 @@
 """Continued-pretraining benchmark on c4-demo: held-out perplexity before and after a short run.
 
-    python benchmarks/continued_pretraining.py                  # both runs (CPU: ~15 min idle)
-    python benchmarks/continued_pretraining.py --runs smollm2-lora --steps 20 --threads 1
+    python benchmarks/continued_pretraining.py      # both runs: 33 min on the loaded 2-core box
+    python benchmarks/continued_pretraining.py --runs smollm2-lora --steps 20 --batch 4
 
 Runs (each in its own process, so its peak RSS is its own):
 - smollm2-lora: SmolLM2-135M-Instruct, causal LM with sequence packing, LoRA r=8 on every
@@ -123,20 +123,17 @@ def run_child(cfg: dict) -> dict:
     return row
 
 
-def write(results: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "continued_pretraining.json").write_text(json.dumps(results, indent=2) + "\n")
-    s = results["scale"]
+def table(scale: dict, runs: dict) -> list[str]:
     lines = [
-        f"c4-demo: {s['train_documents']} training documents, last {s['valid_documents']} held "
-        f"out; blocks of {s['block']} tokens, {s['steps']} steps of {s['batch']} blocks, "
-        f"{s['threads']} torch thread(s).",
+        f"c4-demo: {scale['train_documents']} training documents, last "
+        f"{scale['valid_documents']} held out; blocks of {scale['block']} tokens, "
+        f"{scale['steps']} steps of {scale['batch']} blocks, {scale['threads']} torch thread(s).",
         "",
         "| run | objective | perplexity before → after | change | train s | real tok/s | "
         "wall s | load avg |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, r in results["runs"].items():
+    for name, r in runs.items():
         if r.get("status") != "ok":
             lines.append(f"| {name} | failed | | | | | | |")
             continue
@@ -146,6 +143,15 @@ def write(results: dict) -> None:
             f"{r['train_seconds']:.0f} | {r['real_tokens_per_second']:,.0f} | "
             f"{r['wall_seconds']:.0f} | {r['load_average_start']:.1f} |"
         )
+    return lines
+
+
+def write(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "continued_pretraining.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = table(results["scale"], results["runs"])
+    for earlier in reversed(results.get("history", [])):
+        lines += ["", "Earlier run:", "", *table(earlier["scale"], earlier["runs"])]
     (RESULTS / "continued_pretraining.md").write_text("\n".join(lines) + "\n")
 
 
@@ -168,6 +174,11 @@ def main() -> None:
     n_train = sum(1 for line in data["train"].read_text().splitlines() if line.strip())
     path = RESULTS / "continued_pretraining.json"
     results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
+    if results.get("scale"):  # an earlier invocation's results move to the history
+        results.setdefault("history", []).append(
+            {"scale": results["scale"], "runs": results["runs"]}
+        )
+        results["runs"] = {}
     results["scale"] = {
         "train_documents": n_train,
         "valid_documents": args.valid_docs,
