@@ -181,10 +181,6 @@ def run_part(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "real_tokens": t["real_tokens"],
         "real_tokens_per_second": t["real_tokens_per_second"],
         "wall_seconds": round(wall, 1),
-        # model outputs only: references are dataset text, which stays out of the repository
-        "samples": [
-            {"line": x["line"], "prediction": x["prediction"]} for x in m.get("samples", [])[:2]
-        ],
     }
 
 
@@ -193,9 +189,10 @@ def markdown(out: dict[str, Any]) -> str:
     lines = [
         "# Generation with smollm2-135m + LoRA: before / after a short fine-tune",
         "",
-        f"{s['machine']}, shared with other jobs (the load average at the end of each part is "
-        "in the JSON); LoRA r=8 on every linear layer of the blocks, 1 epoch, the strategy's "
-        f"default learning rate; `--threads` torch threads. {s['date']}.",
+        f"{s['machine']}, shared with other jobs (load: {s.get('load_average_observed', '?')}); "
+        "LoRA r=8 on every linear layer of the blocks, 1 epoch, the strategy's default learning "
+        f"rate. {s['date']}. Generated samples stay in the run directories (they copy dataset "
+        "text).",
         "",
         "| part | metric | before | after | train ex. | steps | train s | tokens/s | wall s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -218,7 +215,7 @@ def markdown(out: dict[str, Any]) -> str:
             )
     lines += ["", "Data:"] + [
         f"- {r['part']}: {r['data']} (scale {r.get('scale', 1.0)}, {r.get('threads', 1)} "
-        f"thread(s), load average {r.get('load_average', '?')})"
+        "torch thread(s))"
         for r in out["runs"]
     ]
     return "\n".join(lines) + "\n"
@@ -229,26 +226,31 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies training examples")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--results", default="generation", help="results file stem")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    path = RESULTS / "generation.json"
+    path = RESULTS / f"{args.results}.json"
     previous = json.loads(path.read_text()) if path.is_file() else {"runs": []}
     runs = {r["part"]: r for r in previous.get("runs", [])}
     for name in args.parts:
-        runs[name] = run_part(name, args)
-        print(json.dumps(runs[name]), flush=True)
+        key = name if args.scale == 1 else f"{name}-x{args.scale:g}"  # one entry per scale
+        runs[key] = {**run_part(name, args), "part": key}
+        print(json.dumps(runs[key]), flush=True)
         out = {
             "benchmark": "generation tasks, smollm2-135m LoRA, before/after",
             "setup": {
                 "model": "smollm2-135m (SmolLM2-135M-Instruct, GGUF Q4_1 dequantised)",
                 "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
                 "date": time.strftime("%Y-%m-%d"),
+                "load_average_observed": f"{os.getloadavg()[0]:.1f} at the end of the last part",
             },
-            "runs": [runs[p] for p in PARTS if p in runs],
+            "runs": sorted(
+                runs.values(), key=lambda r: (list(PARTS).index(r["part"].split("-")[0]), r["part"])
+            ),
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-        (RESULTS / "generation.md").write_text(markdown(out))
+        path.with_suffix(".md").write_text(markdown(out))
     print(markdown(out))
 
 
