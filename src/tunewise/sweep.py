@@ -41,8 +41,6 @@ def entry_config(raw: dict[str, Any], strategy: str, out: Path) -> dict[str, Any
 
 def run_entry(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train one entry in this process; the fields sweep.json keeps."""
-    import resource
-
     from tunewise.training.recipe import finetune
 
     started = time.perf_counter()
@@ -60,9 +58,24 @@ def run_entry(cfg: dict[str, Any]) -> dict[str, Any]:
         "train_seconds": m["training"]["train_seconds"],
         "real_tokens_per_second": m["training"]["real_tokens_per_second"],
         "wall_seconds": round(time.perf_counter() - started, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "run_dir": str(result.run_dir),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM belongs to the address space, which
+    exec replaces; `ru_maxrss` survives exec and would report the parent's size at fork time
+    (a sweep launched from a big process would show every entry at the parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def run_in_subprocess(cfg: dict[str, Any], log: Path) -> dict[str, Any]:
