@@ -51,9 +51,11 @@ bench: setup
 	$(PY) benchmarks/xquad.py
 	$(PY) benchmarks/data_prepare.py
 	$(PY) benchmarks/generation.py
+	$(PY) benchmarks/generation.py --parts alpaca --scale 3 --threads 2 --results generation_alpaca_scale3
 	$(PY) benchmarks/continued_pretraining.py
 	# strategy sweeps (+ the advisor's pick next to the winner); sizes recorded in the results
 	$(PY) benchmarks/sweep_sst2.py --train-samples 1000
+	$(PY) benchmarks/sweep_sst2.py --train-samples 4000 --strategies full,frozen,lora,ia3,adapter,prompt_tuning,bitfit,partial
 	$(PY) benchmarks/sweep_sst2.py --case conll --train-samples 1000
 	$(PY) benchmarks/sweep_sst2.py --case instruction --train-samples 300
 
