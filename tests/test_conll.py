@@ -22,25 +22,25 @@ def write(tmp_path: Path, text: str, name: str = "data.txt", encoding: str = "ut
 
 SAMPLE = """-DOCSTART- -X- -X- O
 
-EU NNP B-NP B-ORG
-rejects VBZ B-VP O
-German JJ B-NP B-MISC
-call NN I-NP O
+Acme NNP B-NP B-ORG
+hires VBZ B-VP O
+Dutch JJ B-NP B-MISC
+staff NN I-NP O
 
 
-Peter NNP B-NP B-PER
-Blackburn NNP I-NP I-PER
+Maria NNP B-NP B-PER
+Jansen NNP I-NP I-PER
 -DOCSTART- -X- -X- O
-BRUSSELS NNP B-NP B-LOC
+OSLO NNP B-NP B-LOC
 """
 
 
 def test_reads_sentences_with_line_numbers_and_last_column_tags(tmp_path):
     sentences = read_conll(write(tmp_path, SAMPLE))
     assert [s["tokens"] for s in sentences] == [
-        ["EU", "rejects", "German", "call"],
-        ["Peter", "Blackburn"],
-        ["BRUSSELS"],  # -DOCSTART- ends a sentence even without a blank line; no trailing blank
+        ["Acme", "hires", "Dutch", "staff"],
+        ["Maria", "Jansen"],
+        ["OSLO"],  # -DOCSTART- ends a sentence even without a blank line; no trailing blank
     ]
     assert [s["tags"] for s in sentences] == [
         ["B-ORG", "O", "B-MISC", "O"],
@@ -56,7 +56,7 @@ def test_tag_column_is_configurable_and_none_reads_tokens_only(tmp_path):
     assert chunks[0]["tags"] == ["B-NP", "B-VP", "B-NP", "I-NP"]
     assert read_conll(path, tag_column=1)[1]["tags"] == ["NNP", "NNP"]
     tokens_only = read_conll(path, tag_column=None)
-    assert "tags" not in tokens_only[0] and tokens_only[1]["tokens"] == ["Peter", "Blackburn"]
+    assert "tags" not in tokens_only[0] and tokens_only[1]["tokens"] == ["Maria", "Jansen"]
 
 
 def test_tabs_windows_line_ends_and_bom_are_accepted(tmp_path):
@@ -67,15 +67,15 @@ def test_tabs_windows_line_ends_and_bom_are_accepted(tmp_path):
 
 
 def test_column_problems_name_file_and_line(tmp_path):
-    path = write(tmp_path, "EU NNP B-ORG\n\nrejects\nit O O\n")
+    path = write(tmp_path, "Acme NNP B-ORG\n\nhires\nit O O\n")
     with pytest.raises(DataError, match=r"data\.txt, line 3: 1 column\(s\).*first token line"):
         read_conll(path)
     with pytest.raises(DataError, match=r"line 1: 3 column\(s\).*column 5 does not exist"):
         read_conll(path, tag_column=5)
-    single = write(tmp_path, "EU\nrejects\n", name="words.txt")
+    single = write(tmp_path, "Acme\nhires\n", name="words.txt")
     with pytest.raises(DataError, match=r"words\.txt, line 1: the tag column .* word column"):
         read_conll(single)
-    assert read_conll(single, tag_column=None)[0]["tokens"] == ["EU", "rejects"]
+    assert read_conll(single, tag_column=None)[0]["tokens"] == ["Acme", "hires"]
 
 
 def test_empty_missing_and_undecodable_files_are_data_errors(tmp_path):

@@ -210,12 +210,12 @@ def test_unknown_task_and_column_are_config_errors():
 def test_formats_with_their_own_readers(tmp_path):
     """CoNLL and Alpaca files go through data/conll.py and data/chat.py, keeping lines."""
     conll = tmp_path / "d.conll"
-    conll.write_text("EU B-ORG\nrejects O\n\nPeter B-PER\nBlackburn I-PER\n", encoding="utf-8")
+    conll.write_text("Acme B-ORG\nhires O\n\nMaria B-PER\nJansen I-PER\n", encoding="utf-8")
     opts = PrepareConfig(dedup={"exact": False})
     p = process(conll, schema_for("ner"), opts, fmt="conll")
     assert [json.loads(r) for r in p.rows["record"]] == [
-        {"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]},
-        {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]},
+        {"tokens": ["Acme", "hires"], "tags": ["B-ORG", "O"]},
+        {"tokens": ["Maria", "Jansen"], "tags": ["B-PER", "I-PER"]},
     ]
     assert p.rows["line"] == [1, 4]
     alpaca = tmp_path / "a.json"

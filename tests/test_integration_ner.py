@@ -72,11 +72,11 @@ def test_minilm_ner_on_1000_sentences_reaches_070(tmp_path):
     assert {"f1", "precision", "recall"} <= set(written) and written["f1"] > 0.5
 
     # raw text in, entities with exact character offsets out
-    text = "EU rejects German call to boycott British lamb, says Peter Blackburn in Brussels."
+    text = "Acme hires Dutch engineers for its plant in Oslo, says Maria Jansen of the union."
     [pred] = result.load().predict([text])
     assert pred["entities"], pred
     for entity in pred["entities"]:
         assert text[entity["start"] : entity["end"]] == entity["text"]
         assert entity["type"] in {"LOC", "MISC", "ORG", "PER"}
     found = {e["text"] for e in pred["entities"]}
-    assert found & {"EU", "German", "British", "Peter Blackburn", "Brussels"}, pred
+    assert found & {"Acme", "Dutch", "Oslo", "Maria Jansen"}, pred

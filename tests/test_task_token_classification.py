@@ -303,9 +303,9 @@ def test_split_words_spans_are_exact_and_cover_every_visible_character(text):
 
 
 def test_split_words_looks_like_conll_tokens():
-    words, _ = split_words("EU rejects Germany's call, says U.S. envoy (1,000 tons).")
+    words, _ = split_words("Acme hires Norway's staff, says U.S. envoy (1,000 tons).")
     assert words == [
-        "EU", "rejects", "Germany", "'s", "call", ",", "says", "U.S.", "envoy", "(", "1,000",
+        "Acme", "hires", "Norway", "'s", "staff", ",", "says", "U.S.", "envoy", "(", "1,000",
         "tons", ")", ".",
     ]  # fmt: skip
 
