@@ -17,27 +17,18 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import MultipleChoiceModelOutput
 
-from tunewise.tasks.heads import pool
+from tunewise.tasks.heads import BackboneHead, head_linear, pool
 
 HEAD_MODULES = ["scorer"]
 
 
-class ChoiceScorer(nn.Module):
+class ChoiceScorer(BackboneHead):
     """backbone → pooling → dropout → linear(hidden, 1), one score per candidate."""
 
     def __init__(self, backbone: nn.Module, pooling: str) -> None:
-        super().__init__()
-        self.backbone = backbone
+        super().__init__(backbone)
         self.pooling = pooling
-        drop = getattr(backbone.config, "hidden_dropout_prob", None) or 0.1
-        self.dropout = nn.Dropout(drop)
-        self.scorer = nn.Linear(backbone.config.hidden_size, 1)
-        nn.init.normal_(self.scorer.weight, std=0.02)
-        nn.init.zeros_(self.scorer.bias)
-
-    @property
-    def config(self):  # peft and Trainer look for `model.config`
-        return self.backbone.config
+        self.scorer = head_linear(backbone.config.hidden_size, 1)
 
     def forward(
         self,
@@ -50,14 +41,10 @@ class ChoiceScorer(nn.Module):
         """Inputs are (examples, candidates, tokens); logits are (examples, candidates)."""
         n, c, length = input_ids.shape
         present = attention_mask.reshape(n * c, length).any(dim=1)
-        kwargs = {
-            "input_ids": input_ids.reshape(n * c, length)[present],
-            "attention_mask": attention_mask.reshape(n * c, length)[present],
-        }
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids.reshape(n * c, length)[present]
-        hidden = self.backbone(**kwargs).last_hidden_state
-        pooled = pool(hidden, kwargs["attention_mask"], self.pooling)
+        mask = attention_mask.reshape(n * c, length)[present]
+        types = None if token_type_ids is None else token_type_ids.reshape(n * c, length)[present]
+        hidden = self.token_states(input_ids.reshape(n * c, length)[present], mask, types)
+        pooled = pool(hidden, mask, self.pooling)
         scores = self.scorer(self.dropout(pooled)).squeeze(-1)
         logits = torch.full((n * c,), torch.finfo(scores.dtype).min, dtype=scores.dtype)
         logits = logits.to(scores.device).masked_scatter(present, scores).reshape(n, c)

@@ -27,27 +27,52 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
-class PooledClassifier(nn.Module):
+def head_linear(in_features: int, out_features: int) -> nn.Linear:
+    """A new head layer, initialised as BERT initialises its heads (normal(0, 0.02), zero bias)."""
+    layer = nn.Linear(in_features, out_features)
+    nn.init.normal_(layer.weight, std=0.02)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class BackboneHead(nn.Module):
+    """What every task head shares: the backbone, the `config` that peft and the Trainer look
+    for, a dropout at the backbone's own rate, and the pass from inputs to token states."""
+
+    def __init__(self, backbone: nn.Module, dropout: bool = True) -> None:
+        super().__init__()
+        self.backbone = backbone
+        if dropout:
+            rate = getattr(backbone.config, "hidden_dropout_prob", None) or 0.1
+            self.dropout = nn.Dropout(rate)
+
+    @property
+    def config(self):  # peft and Trainer look for `model.config`
+        return self.backbone.config
+
+    def token_states(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.backbone(**kwargs).last_hidden_state
+
+
+class PooledClassifier(BackboneHead):
     """backbone → pooling → dropout → linear; single-label (softmax) or multi-label (sigmoid)."""
 
     def __init__(
         self, backbone: nn.Module, num_labels: int, pooling: str, multi_label: bool = False
     ) -> None:
-        super().__init__()
-        self.backbone = backbone
+        super().__init__(backbone)
         self.pooling = pooling
         self.multi_label = multi_label
         self.num_labels = num_labels
-        hidden = backbone.config.hidden_size
-        drop = getattr(backbone.config, "hidden_dropout_prob", None) or 0.1
-        self.dropout = nn.Dropout(drop)
-        self.classifier = nn.Linear(hidden, num_labels)
-        nn.init.normal_(self.classifier.weight, std=0.02)
-        nn.init.zeros_(self.classifier.bias)
-
-    @property
-    def config(self):  # peft and Trainer look for `model.config`
-        return self.backbone.config
+        self.classifier = head_linear(backbone.config.hidden_size, num_labels)
 
     def forward(
         self,
@@ -57,10 +82,7 @@ class PooledClassifier(nn.Module):
         labels: torch.Tensor | None = None,
         **_: object,
     ) -> SequenceClassifierOutput:
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        hidden = self.backbone(**kwargs).last_hidden_state
+        hidden = self.token_states(input_ids, attention_mask, token_type_ids)
         logits = self.classifier(self.dropout(pool(hidden, attention_mask, self.pooling)))
         loss = None
         if labels is not None:

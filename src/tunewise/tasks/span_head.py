@@ -13,26 +13,21 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
+from tunewise.tasks.heads import BackboneHead, head_linear
+
 HEAD_MODULES = ["qa_outputs"]
 # Logit given to padding positions: far below any real logit, still finite in half precision.
 MASKED_LOGIT = -1e4
 
 
-class SpanQuestionAnswering(nn.Module):
+class SpanQuestionAnswering(BackboneHead):
     """Start and end logits for each token; loss = mean of the two cross-entropies."""
 
     def __init__(self, backbone: nn.Module) -> None:
-        super().__init__()
-        self.backbone = backbone
+        super().__init__(backbone, dropout=False)
         if getattr(backbone, "pooler", None) is not None:
             backbone.pooler = None  # unused: the head reads every token's state
-        self.qa_outputs = nn.Linear(backbone.config.hidden_size, 2)
-        nn.init.normal_(self.qa_outputs.weight, std=0.02)
-        nn.init.zeros_(self.qa_outputs.bias)
-
-    @property
-    def config(self):  # peft and Trainer look for `model.config`
-        return self.backbone.config
+        self.qa_outputs = head_linear(backbone.config.hidden_size, 2)
 
     def forward(
         self,
@@ -42,10 +37,7 @@ class SpanQuestionAnswering(nn.Module):
         start_positions: torch.Tensor | None = None,
         end_positions: torch.Tensor | None = None,
     ) -> QuestionAnsweringModelOutput:
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        hidden = self.backbone(**kwargs).last_hidden_state
+        hidden = self.token_states(input_ids, attention_mask, token_type_ids)
         logits = self.qa_outputs(hidden).float()
         logits = logits.masked_fill(attention_mask.unsqueeze(-1) == 0, MASKED_LOGIT)
         start_logits, end_logits = logits.unbind(dim=-1)

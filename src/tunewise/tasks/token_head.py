@@ -13,27 +13,19 @@ from torch import nn
 from transformers import DataCollatorForTokenClassification
 from transformers.modeling_outputs import TokenClassifierOutput
 
+from tunewise.tasks.heads import BackboneHead, head_linear
 from tunewise.tasks.token_align import IGNORE
 
 HEAD_MODULES = ["classifier"]
 
 
-class TokenClassifier(nn.Module):
+class TokenClassifier(BackboneHead):
     """backbone → dropout → linear on every token; cross-entropy over labelled tokens only."""
 
     def __init__(self, backbone: nn.Module, num_labels: int) -> None:
-        super().__init__()
-        self.backbone = backbone
+        super().__init__(backbone)
         self.num_labels = num_labels
-        drop = getattr(backbone.config, "hidden_dropout_prob", None) or 0.1
-        self.dropout = nn.Dropout(drop)
-        self.classifier = nn.Linear(backbone.config.hidden_size, num_labels)
-        nn.init.normal_(self.classifier.weight, std=0.02)
-        nn.init.zeros_(self.classifier.bias)
-
-    @property
-    def config(self):  # peft and Trainer look for `model.config`
-        return self.backbone.config
+        self.classifier = head_linear(backbone.config.hidden_size, num_labels)
 
     def forward(
         self,
@@ -43,10 +35,7 @@ class TokenClassifier(nn.Module):
         labels: torch.Tensor | None = None,
         **_: object,
     ) -> TokenClassifierOutput:
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        hidden = self.backbone(**kwargs).last_hidden_state
+        hidden = self.token_states(input_ids, attention_mask, token_type_ids)
         logits = self.classifier(self.dropout(hidden))
         loss = None
         if labels is not None:
