@@ -6,22 +6,25 @@ TORCH  := torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup wordnet demo test test-fast bench lint clean
+.PHONY: setup system-packages demo test test-fast bench lint clean
 
-setup: $(VENV)/.done wordnet
+setup: $(VENV)/.done system-packages
 
-# WordNet for synonym augmentation: Debian's wordnet-base (files in /usr/share/wordnet). Installed
-# when missing (sudo only when not root); without apt, setup goes on and synonym augmentation
-# raises an error that says how to install it (its tests skip with that reason).
-wordnet:
-	@if [ -f /usr/share/wordnet/data.noun ]; then :; \
-	elif command -v apt-get >/dev/null 2>&1; then \
-	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
-	  $$SUDO apt-get install -y -q wordnet-base >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null 2>&1 && \
-	    $$SUDO apt-get install -y -q wordnet-base >/dev/null 2>&1; } || \
-	  echo "note: could not install wordnet-base; WordNet synonym augmentation is unavailable"; \
-	else echo "note: no apt-get; WordNet synonym augmentation needs Debian's wordnet-base"; fi
+# Debian packages some features need: wordnet-base (WordNet synonym augmentation, files in
+# /usr/share/wordnet) and chromium (the browser tests of `tunewise ui`). Installed with apt-get
+# when running as root; never through sudo: otherwise the exact command is printed, and the
+# features (and their tests) say what is missing.
+SYSTEM_PACKAGES := wordnet-base chromium
+system-packages:
+	@missing=""; \
+	[ -f /usr/share/wordnet/data.noun ] || missing="$$missing wordnet-base"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1; } || \
+	  echo "note: could not install$$missing; run: apt-get install -y$$missing"; \
+	else echo "note: missing Debian packages:$$missing; run as root: apt-get install -y$$missing"; fi
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)

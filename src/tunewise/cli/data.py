@@ -8,16 +8,12 @@ from typing import Annotated
 
 import typer
 
+from tunewise.cli._app import fail
 from tunewise.errors import TunewiseError
 
 app = typer.Typer(
     help="Prepare, inspect and annotate data.", no_args_is_help=True, add_completion=False
 )
-
-
-def _fail(exc: TunewiseError) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(exc.exit_code)
 
 
 def _columns(text_column: list[str] | None, label_column: str | None) -> dict[str, str]:
@@ -61,7 +57,7 @@ def prepare(
     from tunewise import api
 
     if dedup not in ("exact", "near", "none"):
-        _fail(TunewiseError(f"--dedup must be exact, near or none, not '{dedup}'."))
+        fail(TunewiseError(f"--dedup must be exact, near or none, not '{dedup}'."))
     options: dict = {
         "on_error": on_error,
         "split": split,
@@ -79,7 +75,7 @@ def prepare(
             options.update(extra.get("prepare", extra))
         result = api.prepare_data(input, output_dir, task=task, options=options, fmt=format)
     except TunewiseError as exc:
-        _fail(exc)
+        fail(exc)
     c = result.counts
     typer.echo(
         f"{c['n_input']} records in, {c['n_rejected']} rejected, {c['n_exact_duplicates']} exact "
@@ -104,7 +100,7 @@ def stats(
     try:
         s = api.data_stats(file, task, format, _columns(text_column, label_column))
     except TunewiseError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         typer.echo(json.dumps(s, indent=2, ensure_ascii=False))
         return
@@ -135,7 +131,7 @@ def select(
     try:
         picked = api.select_for_annotation(run, pool, k, method, seed, output)
     except TunewiseError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{len(picked)} examples written to {output} ({method})")
 
 
@@ -150,7 +146,7 @@ def export_(
     try:
         n = export_label_studio(input, output)
     except TunewiseError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{n} tasks written to {output}")
 
 
@@ -165,5 +161,5 @@ def import_(
     try:
         n, skipped = import_label_studio(input, output)
     except TunewiseError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{n} labelled records written to {output} ({skipped} tasks without a label)")
