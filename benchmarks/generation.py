@@ -93,8 +93,8 @@ def multi30k(n_train: int, n_eval: int) -> tuple[Path, Path, dict, int, str]:
 
 
 def xquad(n_train: int, n_eval: int) -> tuple[Path, Path, dict, int, str]:
-    from tunewise.data.chat import read_qa
-    from tunewise.data.squad import split_by_article
+    from tunewise.tasks.extractive_qa.squad import split_by_article
+    from tunewise.tasks.generation.readers import read_qa
 
     train_json, held_json = split_by_article(DATA / "xquad-en" / "train.json", 6, WORK / "xquad")
 

@@ -76,8 +76,8 @@ def run(strategy: str, train: Path, held: Path, args: argparse.Namespace) -> dic
 
 
 def baseline(held: Path) -> dict:
-    from tunewise.data.squad import read_qa
     from tunewise.evaluation.qa_baseline import first_sentence_scores
+    from tunewise.tasks.extractive_qa.squad import read_qa
 
     records = read_qa(held)
     scores = first_sentence_scores(
@@ -96,10 +96,10 @@ def rescore_first(n: int, held: Path) -> None:
     """Score the saved runs and the baseline on the first `n` held-out questions only, the
     subset the generative-QA benchmark (benchmarks/generation.py) uses, so the two routes
     compare on the same questions. Adds `first_n` to each run of the results JSON."""
-    from tunewise.data.squad import read_qa
     from tunewise.evaluation.qa_baseline import first_sentence
     from tunewise.evaluation.squad import squad_scores
     from tunewise.serving.predictor import Predictor
+    from tunewise.tasks.extractive_qa.squad import read_qa
 
     path = RESULTS / "xquad_extractive.json"
     out = json.loads(path.read_text())
@@ -179,7 +179,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from tunewise.data.squad import read_qa, split_by_article
+    from tunewise.tasks.extractive_qa.squad import read_qa, split_by_article
 
     train, held = split_by_article(XQUAD, args.held_out, WORK / "split")
     if args.rescore_first:

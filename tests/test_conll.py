@@ -10,8 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 
-from tunewise.data.conll import iob1_to_bio, is_iob1, read_conll, split_tag, to_bio
 from tunewise.errors import DataError
+from tunewise.tasks.token_classification.conll import (
+    iob1_to_bio,
+    is_iob1,
+    read_conll,
+    split_tag,
+    to_bio,
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "data.txt", encoding: str = "utf-8") -> Path:

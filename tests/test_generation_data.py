@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from generation_fixtures import write
-from tunewise.data.chat import read_chats, read_instructions, read_pairs, read_qa
 from tunewise.errors import DataError
 from tunewise.evaluation.text_metrics import bleu_chrf, perplexity, rouge_scores
 from tunewise.tasks.generation.inference import nll_from_logits
+from tunewise.tasks.generation.readers import read_chats, read_instructions, read_pairs, read_qa
 
 # -- readers -------------------------------------------------------------------------------------
 

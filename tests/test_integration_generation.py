@@ -80,7 +80,7 @@ def _f1(pred: str, gold: str) -> float:
 
 def test_xquad_zero_shot_generative_qa_matches_a_hand_check(tmp_path):
     import tunewise
-    from tunewise.data.squad import split_by_article
+    from tunewise.tasks.extractive_qa.squad import split_by_article
 
     _, held = split_by_article(XQUAD, 6, tmp_path)  # the same split as the extractive route
     squad = json.loads(held.read_text(encoding="utf-8"))

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import tunewise
-from tunewise.data.squad import read_qa, split_by_article
 from tunewise.evaluation.qa_baseline import first_sentence_scores
 from tunewise.evaluation.squad import f1, squad_scores
+from tunewise.tasks.extractive_qa.squad import read_qa, split_by_article
 
 XQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "xquad-en"
 

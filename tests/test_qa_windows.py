@@ -9,14 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tunewise.errors import ConfigError
-from tunewise.tasks.qa_windows import (
+from tunewise.tasks.extractive_qa.decode import decode_question, window_candidates
+from tunewise.tasks.extractive_qa.windows import (
     WindowSpec,
     char_span_to_tokens,
     encode_windows,
     null_index,
     tokens_to_char_span,
 )
-from tunewise.tasks.span_decode import decode_question, window_candidates
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_decoder_uses_the_best_window_and_min_null() -> None:
 def test_collator_pads_right_even_for_left_padding_tokenizers(tokenizer) -> None:
     import copy
 
-    from tunewise.tasks.qa_windows import RightPaddingCollator
+    from tunewise.tasks.extractive_qa.windows import RightPaddingCollator
 
     left = copy.deepcopy(tokenizer)
     left.padding_side = "left"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tunewise.data.squad import nearest_occurrence, read_qa, split_by_article
 from tunewise.errors import DataError
 from tunewise.evaluation.qa_baseline import first_sentence, first_sentence_scores
 from tunewise.evaluation.squad import exact_match, f1, normalize_answer, squad_scores
+from tunewise.tasks.extractive_qa.squad import nearest_occurrence, read_qa, split_by_article
 
 
 @pytest.mark.parametrize(

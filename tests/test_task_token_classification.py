@@ -25,7 +25,7 @@ from tunewise.config import SplitFile, load_config
 from tunewise.errors import DataError
 from tunewise.evaluation.ner import entity_metrics
 from tunewise.registry import TASKS
-from tunewise.tasks.token_align import (
+from tunewise.tasks.token_classification.align import (
     IGNORE,
     align_labels,
     entity_spans,
@@ -35,7 +35,7 @@ from tunewise.tasks.token_align import (
     token_words,
     word_values,
 )
-from tunewise.tasks.token_encode import encode_words, word_windows
+from tunewise.tasks.token_classification.encode import encode_words, word_windows
 
 LABELS = ["O", "B-NEG", "I-NEG", "B-POS", "I-POS"]
 

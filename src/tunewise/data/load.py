@@ -193,10 +193,10 @@ def _external(path: Path, fmt: str) -> Any:
     import importlib
 
     module_name, functions = {
-        "conll": ("tunewise.data.conll", ("read_conll",)),
-        "squad": ("tunewise.data.squad", ("read_qa",)),
-        "alpaca": ("tunewise.data.chat", ("read_instructions",)),
-        "sharegpt": ("tunewise.data.chat", ("read_chats",)),
+        "conll": ("tunewise.tasks.token_classification.conll", ("read_conll",)),
+        "squad": ("tunewise.tasks.extractive_qa.squad", ("read_qa",)),
+        "alpaca": ("tunewise.tasks.generation.readers", ("read_instructions",)),
+        "sharegpt": ("tunewise.tasks.generation.readers", ("read_chats",)),
     }[fmt]
     try:
         module = importlib.import_module(module_name)

@@ -18,7 +18,6 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import SplitFile, TaskOptions
-from tunewise.data.chat import Row
 from tunewise.errors import ConfigError
 from tunewise.evaluation.text_metrics import perplexity
 from tunewise.tasks.base import Task
@@ -28,6 +27,7 @@ from tunewise.tasks.generation.inference import (
     generate_texts,
     nll_from_logits,
 )
+from tunewise.tasks.generation.readers import Row
 
 
 class GenerationOptions(TaskOptions):

@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tunewise.config import SplitFile
-from tunewise.data.chat import Row, chat_row, read_chats
 from tunewise.evaluation.text_metrics import rouge_scores
 from tunewise.tasks.generation.base import GenerationOptions, GenerationTask
+from tunewise.tasks.generation.readers import Row, chat_row, read_chats
 
 
 class ChatOptions(GenerationOptions):

@@ -7,9 +7,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tunewise.config import SplitFile
-from tunewise.data.chat import Row, instruction_row, read_instructions
 from tunewise.evaluation.text_metrics import rouge_scores
 from tunewise.tasks.generation.base import GenerationOptions, GenerationTask
+from tunewise.tasks.generation.readers import Row, instruction_row, read_instructions
 
 
 class InstructionOptions(GenerationOptions):

@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tunewise.config import SplitFile
-from tunewise.data.chat import Row, qa_row, read_qa
 from tunewise.evaluation.squad import squad_scores
 from tunewise.tasks.generation.base import GenerationOptions, GenerationTask
+from tunewise.tasks.generation.readers import Row, qa_row, read_qa
 
 PROMPT = (
     "Answer the question with a short phrase copied from the text.\n\n"

@@ -7,9 +7,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tunewise.config import SplitFile
-from tunewise.data.chat import Row, pair_row, read_pairs
 from tunewise.evaluation.text_metrics import rouge_scores
 from tunewise.tasks.generation.base import GenerationOptions, GenerationTask
+from tunewise.tasks.generation.readers import Row, pair_row, read_pairs
 
 
 class SummarizationOptions(GenerationOptions):

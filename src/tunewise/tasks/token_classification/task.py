@@ -16,18 +16,28 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import SplitFile, TaskOptions
-from tunewise.data.conll import TagScheme, read_conll, read_tagged_records, split_tag, to_bio
 from tunewise.errors import ConfigError, DataError
 from tunewise.evaluation.ner import entity_metrics
 from tunewise.tasks.base import Task
-from tunewise.tasks.token_align import (
+from tunewise.tasks.token_classification.align import (
     align_labels,
     entity_spans,
     join_words,
     split_words,
 )
-from tunewise.tasks.token_encode import encode_words
-from tunewise.tasks.token_head import HEAD_MODULES, RightPaddedCollator, TokenClassifier
+from tunewise.tasks.token_classification.conll import (
+    TagScheme,
+    read_conll,
+    read_tagged_records,
+    split_tag,
+    to_bio,
+)
+from tunewise.tasks.token_classification.encode import encode_words
+from tunewise.tasks.token_classification.head import (
+    HEAD_MODULES,
+    RightPaddedCollator,
+    TokenClassifier,
+)
 
 JSON_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 

@@ -18,18 +18,18 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import SplitFile, TaskOptions
-from tunewise.data.squad import read_qa
 from tunewise.errors import DataError
 from tunewise.evaluation.squad import squad_scores
 from tunewise.tasks.base import Task
-from tunewise.tasks.qa_windows import (
+from tunewise.tasks.extractive_qa.decode import decode_all, window_logits
+from tunewise.tasks.extractive_qa.head import HEAD_MODULES, SpanQuestionAnswering
+from tunewise.tasks.extractive_qa.squad import read_qa
+from tunewise.tasks.extractive_qa.windows import (
     RightPaddingCollator,
     WindowSpec,
     encode_windows,
     null_index,
 )
-from tunewise.tasks.span_decode import decode_all, window_logits
-from tunewise.tasks.span_head import HEAD_MODULES, SpanQuestionAnswering
 
 
 class ExtractiveQAOptions(TaskOptions):

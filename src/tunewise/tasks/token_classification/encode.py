@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tunewise.tasks.token_align import token_words
+from tunewise.tasks.token_classification.align import token_words
 
 
 def word_windows(token_counts: Sequence[int], budget: int) -> list[tuple[int, int]]:

@@ -18,7 +18,7 @@ from tunewise.config import SplitFile, TaskOptions
 from tunewise.data.readers import read_records
 from tunewise.errors import DataError
 from tunewise.tasks.base import Task
-from tunewise.tasks.choice_data import (
+from tunewise.tasks.multiple_choice.data import (
     ChoiceCollator,
     candidates_of,
     gold_index,
@@ -26,7 +26,7 @@ from tunewise.tasks.choice_data import (
     pick_field,
     text_of,
 )
-from tunewise.tasks.choice_head import HEAD_MODULES, ChoiceScorer
+from tunewise.tasks.multiple_choice.head import HEAD_MODULES, ChoiceScorer
 
 QUESTION_FIELDS = ["question", "query", "prompt", "goal", "ctx", "sentence", "text"]
 CHOICE_FIELDS = ["choices", "endings", "candidates", "options"]

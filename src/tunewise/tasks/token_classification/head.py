@@ -14,7 +14,7 @@ from transformers import DataCollatorForTokenClassification
 from transformers.modeling_outputs import TokenClassifierOutput
 
 from tunewise.tasks.heads import BackboneHead, head_linear
-from tunewise.tasks.token_align import IGNORE
+from tunewise.tasks.token_classification.align import IGNORE
 
 HEAD_MODULES = ["classifier"]
 

@@ -240,9 +240,9 @@ def _looks_like_squad(path: Path) -> bool:
 
 
 def _squad_rows(path: Path, labelled: bool) -> list[Row]:
-    """SQuAD v1.1/v2.0 JSON through the extractive-QA reader (`tunewise.data.squad`), so both QA
-    routes read and validate a file the same way; `line` is the question's running index."""
-    from tunewise.data.squad import read_squad_json
+    """SQuAD v1.1/v2.0 JSON through the extractive-QA reader (`tasks/extractive_qa/squad.py`), so
+    both QA routes read and validate a file the same way; `line` is the question's running index."""
+    from tunewise.tasks.extractive_qa.squad import read_squad_json
 
     rows: list[Row] = []
     for i, rec in enumerate(read_squad_json(path, labelled=labelled)):

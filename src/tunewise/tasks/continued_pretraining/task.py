@@ -23,8 +23,8 @@ from torch import nn
 from tunewise.config import SplitFile, TaskOptions
 from tunewise.errors import ConfigError
 from tunewise.tasks.base import Task
+from tunewise.tasks.continued_pretraining.corpus import read_documents
 from tunewise.tasks.packing import pack
-from tunewise.tasks.text_corpus import read_documents
 
 LOGITS_BUDGET = 1 << 25  # floats of logits per evaluation batch (128 MB): bounds batch size
 

@@ -1,0 +1,19 @@
+"""Continued pretraining on raw text: the task and its document reader.
+
+The task class is imported on first use, so reading this package's data modules stays light
+(no torch import).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ContinuedPretrainingOptions", "ContinuedPretrainingTask"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from tunewise.tasks.continued_pretraining import task
+
+        return getattr(task, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

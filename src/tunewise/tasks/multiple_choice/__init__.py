@@ -1,0 +1,19 @@
+"""Multiple choice: the task, its choice scorer and the candidate reader.
+
+The task class is imported on first use, so reading this package's data modules stays light
+(no torch import).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MultipleChoiceOptions", "MultipleChoiceTask"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from tunewise.tasks.multiple_choice import task
+
+        return getattr(task, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
