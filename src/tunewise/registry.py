@@ -2,6 +2,9 @@
 
 Adding a task or a strategy is one new module plus one line in the table below. Entries are
 "module:attribute" strings imported on first use, so the CLI starts without importing torch.
+A config may also name a class of the user's own by its dotted path, `mypkg.mod:MyTask`
+(`task: {type: mypkg.mod:MyTask}`, `strategy: {name: mypkg.mod:MyStrategy}`), with no
+registration at all (see docs/extending.md).
 """
 
 from __future__ import annotations
@@ -28,21 +31,40 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
-    def register(self, name: str, target: str) -> None:
-        """Add an entry at run time (plugins, tests)."""
-        self._entries[name] = target
+    def register(self, name: str, target: str | Any) -> None:
+        """Add an entry at run time (plugins, tests): a "module:attribute" string or the class."""
+        self._entries[name] = target if isinstance(target, str) else f"<{name}>"
         self._loaded.pop(name, None)
+        if not isinstance(target, str):
+            self._loaded[name] = target
 
     def get(self, name: str) -> T:
-        if name not in self._entries:
+        if name not in self._entries and ":" not in name:
             raise ConfigError(
                 f"Unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}. "
-                f"Known {self.kind}s: {', '.join(self._entries)}."
+                f"Known {self.kind}s: {', '.join(self._entries)}, or a class of your own as "
+                "'package.module:ClassName'."
             )
         if name not in self._loaded:
-            module_name, _, attr = self._entries[name].partition(":")
-            self._loaded[name] = getattr(importlib.import_module(module_name), attr)
+            self._loaded[name] = self._import(self._entries.get(name, name))
         return self._loaded[name]
+
+    def _import(self, target: str) -> Any:
+        """The attribute a "package.module:Attribute" path names (a ConfigError if it can't)."""
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"{self.kind} '{target}': cannot import module '{module_name}' ({exc}); is it "
+                "installed or on PYTHONPATH?"
+            ) from None
+        if not attr or not hasattr(module, attr):
+            raise ConfigError(
+                f"{self.kind} '{target}': module '{module_name}' has no attribute '{attr}' "
+                "(write it as 'package.module:ClassName')."
+            )
+        return getattr(module, attr)
 
 
 TASKS: Registry[Any] = Registry(

@@ -11,14 +11,6 @@ import typer
 from tunewise.cli._app import fail
 from tunewise.errors import TunewiseError
 
-# Fields of an --input record that tasks predict from (classification: text / text_pair;
-# extractive QA: question + context).
-PREDICT_INPUT_FIELDS = ("text", "text_pair", "question", "context")
-# generation tasks: instruction (+input), chat messages, summarization document, translation source
-PREDICT_INPUT_FIELDS += ("instruction", "input", "messages", "document", "source")
-# multiple choice: question (+ context, already joined by the reader) and its candidates
-PREDICT_INPUT_FIELDS += ("choices",)
-
 
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory from `tunewise train`.")],
@@ -49,8 +41,9 @@ def predict(
             return
         if input:
             dataset = predictor.read(input, labelled=False)
+            fields = predictor.task.predict_fields  # what the task's `predict` reads
             records: list[Any] = [
-                {k: dataset[i][k] for k in PREDICT_INPUT_FIELDS if k in dataset.column_names}
+                {k: dataset[i][k] for k in fields if k in dataset.column_names}
                 for i in range(len(dataset))
             ]
         else:

@@ -16,6 +16,7 @@ import numpy as np
 from torch import nn
 
 from tunewise.config import DataConfig, ModelConfig, SplitFile, TaskOptions
+from tunewise.data.schemas import SchemaSpec
 
 
 class Task(ABC):
@@ -36,6 +37,11 @@ class Task(ABC):
     # Examples per batch when the config does not set training.batch_size (None: the config's
     # default). More, smaller steps can suit a task better on small data (see token NER).
     default_batch_size: ClassVar[int | None] = None
+    # Fields of an input record that `predict` reads (`tunewise predict --input` keeps these).
+    predict_fields: ClassVar[tuple[str, ...]] = ("text",)
+    # What `tunewise data prepare --task NAME` checks records against (None: no schema, the
+    # task's files are prepared by hand). See `tunewise.data.schemas.SchemaSpec`.
+    prepare_schema: ClassVar[SchemaSpec | None] = None
 
     def __init__(self, options: TaskOptions, data: DataConfig, model: ModelConfig) -> None:
         self.options = options

@@ -15,6 +15,7 @@ from tunewise.data.readers import read_records, where
 from tunewise.errors import DataError
 from tunewise.evaluation.metrics import classification_metrics
 from tunewise.tasks.base import Task
+from tunewise.tasks.classification.schema import SCHEMA
 from tunewise.tasks.heads import HEAD_MODULES, PooledClassifier
 
 
@@ -27,6 +28,8 @@ class ClassificationOptions(TaskOptions):
 
 class ClassificationTask(Task):
     name = "classification"
+    predict_fields = ("text", "text_pair")
+    prepare_schema = SCHEMA
     Options = ClassificationOptions
     default_metric = "accuracy"
     head_modules = HEAD_MODULES

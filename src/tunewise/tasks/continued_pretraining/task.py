@@ -52,6 +52,7 @@ class _AutoModel:
 
 class ContinuedPretrainingTask(Task):
     name = "continued_pretraining"
+    predict_fields = ("text",)
     Options = ContinuedPretrainingOptions
     default_metric = "loss"
     greater_is_better = False

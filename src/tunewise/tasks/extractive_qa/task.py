@@ -23,6 +23,7 @@ from tunewise.evaluation.squad import squad_scores
 from tunewise.tasks.base import Task
 from tunewise.tasks.extractive_qa.decode import decode_all, window_logits
 from tunewise.tasks.extractive_qa.head import HEAD_MODULES, SpanQuestionAnswering
+from tunewise.tasks.extractive_qa.schema import SCHEMA
 from tunewise.tasks.extractive_qa.squad import read_qa
 from tunewise.tasks.extractive_qa.windows import (
     RightPaddingCollator,
@@ -52,6 +53,8 @@ class ExtractiveQAOptions(TaskOptions):
 
 class ExtractiveQATask(Task):
     name = "extractive_qa"
+    predict_fields = ("question", "context")
+    prepare_schema = SCHEMA
     Options = ExtractiveQAOptions
     default_metric = "span_f1"  # per-epoch proxy; final metrics are exact_match / f1
     head_modules = HEAD_MODULES

@@ -11,6 +11,7 @@ from tunewise.config import SplitFile
 from tunewise.evaluation.text_metrics import rouge_scores
 from tunewise.tasks.generation.base import GenerationOptions, GenerationTask
 from tunewise.tasks.generation.readers import Row, chat_row, read_chats
+from tunewise.tasks.generation.schema import CHAT_SCHEMA
 
 
 class ChatOptions(GenerationOptions):
@@ -21,6 +22,8 @@ class ChatOptions(GenerationOptions):
 
 class ChatTask(GenerationTask):
     name = "chat"
+    predict_fields = ("messages",)
+    prepare_schema = CHAT_SCHEMA
     Options = ChatOptions
     input_field = "content"
     supports_seq2seq = False

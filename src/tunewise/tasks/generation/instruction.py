@@ -10,6 +10,7 @@ from tunewise.config import SplitFile
 from tunewise.evaluation.text_metrics import rouge_scores
 from tunewise.tasks.generation.base import GenerationOptions, GenerationTask
 from tunewise.tasks.generation.readers import Row, instruction_row, read_instructions
+from tunewise.tasks.generation.schema import CHAT_SCHEMA
 
 
 class InstructionOptions(GenerationOptions):
@@ -22,6 +23,8 @@ class InstructionOptions(GenerationOptions):
 
 class InstructionTask(GenerationTask):
     name = "instruction"
+    predict_fields = ("instruction", "input")
+    prepare_schema = CHAT_SCHEMA
     Options = InstructionOptions
     input_field = "instruction"
     long_field = "input"

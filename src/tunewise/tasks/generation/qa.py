@@ -25,6 +25,7 @@ class GenerativeQAOptions(GenerationOptions):
 
 class GenerativeQATask(GenerationTask):
     name = "generative_qa"
+    predict_fields = ("question", "context")
     Options = GenerativeQAOptions
     input_field = "question"
     long_field = "context"

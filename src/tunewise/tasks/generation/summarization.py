@@ -10,6 +10,7 @@ from tunewise.config import SplitFile
 from tunewise.evaluation.text_metrics import rouge_scores
 from tunewise.tasks.generation.base import GenerationOptions, GenerationTask
 from tunewise.tasks.generation.readers import Row, pair_row, read_pairs
+from tunewise.tasks.generation.schema import PAIR_SCHEMA
 
 
 class SummarizationOptions(GenerationOptions):
@@ -19,6 +20,8 @@ class SummarizationOptions(GenerationOptions):
 
 class SummarizationTask(GenerationTask):
     name = "summarization"
+    predict_fields = ("document",)
+    prepare_schema = PAIR_SCHEMA
     Options = SummarizationOptions
     input_field = "document"
     long_field = "document"

@@ -10,6 +10,7 @@ from tunewise.config import SplitFile
 from tunewise.evaluation.text_metrics import bleu_chrf
 from tunewise.tasks.generation.base import GenerationOptions, GenerationTask
 from tunewise.tasks.generation.readers import Row, pair_row, read_pairs
+from tunewise.tasks.generation.schema import PAIR_SCHEMA
 
 
 class TranslationOptions(GenerationOptions):
@@ -21,6 +22,8 @@ class TranslationOptions(GenerationOptions):
 
 class TranslationTask(GenerationTask):
     name = "translation"
+    predict_fields = ("source",)
+    prepare_schema = PAIR_SCHEMA
     Options = TranslationOptions
     input_field = "source"
     long_field = "source"

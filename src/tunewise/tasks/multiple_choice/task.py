@@ -45,6 +45,7 @@ class MultipleChoiceOptions(TaskOptions):
 
 class MultipleChoiceTask(Task):
     name = "multiple_choice"
+    predict_fields = ("question", "context", "choices")  # context: joined to the question
     Options = MultipleChoiceOptions
     default_metric = "accuracy"
     head_modules = HEAD_MODULES

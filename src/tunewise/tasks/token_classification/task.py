@@ -38,6 +38,7 @@ from tunewise.tasks.token_classification.head import (
     RightPaddedCollator,
     TokenClassifier,
 )
+from tunewise.tasks.token_classification.schema import SCHEMA
 
 JSON_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 
@@ -55,6 +56,8 @@ class TokenClassificationOptions(TaskOptions):
 
 class TokenClassificationTask(Task):
     name = "token_classification"
+    predict_fields = ("text",)
+    prepare_schema = SCHEMA
     Options = TokenClassificationOptions
     default_metric = "f1"
     head_modules = HEAD_MODULES
