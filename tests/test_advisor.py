@@ -11,10 +11,12 @@ from typer.testing import CliRunner
 
 from conftest import toy_config
 from strategy_helpers import build
-from tunewise.advisor.rank import PROMPT_METHODS, Scenario, recommend
+from tunewise.advisor.rank import Scenario, recommend
 from tunewise.cli import app
+from tunewise.registry import STRATEGIES
 from tunewise.strategies.base import count_parameters
 
+PROMPT_METHODS = {n for n in STRATEGIES.names() if STRATEGIES.get(n).advisor.family == "prompt"}
 KEYS = {"strategy", "trainable_params", "est_peak_memory_gb", "est_epoch_seconds", "reasons"}
 
 
@@ -175,3 +177,30 @@ def test_strategy_auto_picks_the_top_choice_and_records_why(tiny_bert, toy_data,
     assert [r["strategy"] for r in auto["ranking"]] == order(expected)
     assert result.manifest["config"]["strategy"]["name"] == auto["chosen"]  # re-runnable
     assert len(result.load().predict(["good film"])) == 1
+
+
+def test_a_strategy_registered_without_calibration_is_ranked_and_says_so(monkeypatch):
+    """A new strategy class that declares no advisor facts still gets estimates (generic
+    defaults) and its reasons say it is not calibrated, instead of silently ranking last."""
+    from tunewise.strategies.advisor_facts import AdvisorFacts
+    from tunewise.strategies.full import FullStrategy
+
+    class Fresh(FullStrategy):
+        name = "fresh"
+        advisor = AdvisorFacts()
+
+    monkeypatch.setattr(STRATEGIES, "_entries", dict(STRATEGIES._entries))
+    monkeypatch.setattr(STRATEGIES, "_loaded", dict(STRATEGIES._loaded))
+    STRATEGIES.register("fresh", Fresh)
+    rows = recommend(Scenario("classification", 4_000, "minilm"), candidates=["fresh", "full"])
+    fresh = next(r for r in rows if r["strategy"] == "fresh")
+    full = next(r for r in rows if r["strategy"] == "full")
+    assert fresh["fits"] and fresh["score"] == -5.0
+    assert any("not calibrated" in why and "prior" in why for why in fresh["reasons"])
+    assert any("activation_factor and mfu not measured" in why for why in fresh["reasons"])
+    assert not any("not calibrated" in why for why in full["reasons"])
+    # The same trainable parameters as full, but the generic FLOPs factor and MFU (4 FLOPs per
+    # parameter at MFU 0.5, against full's measured 6 at 0.744) set its epoch estimate.
+    assert fresh["trainable_params"] == full["trainable_params"]
+    ratio = fresh["est_epoch_seconds"] / full["est_epoch_seconds"]
+    assert ratio == pytest.approx((4 / 0.5) / (6 / 0.744), rel=0.01)

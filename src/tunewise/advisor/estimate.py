@@ -84,13 +84,20 @@ def sizes(model: str, strategy: str, auto_model: str, head_modules: tuple[str, .
     )
 
 
+def facts(strategy: str) -> Any:
+    """The strategy class's `AdvisorFacts` (measured numbers and their sources)."""
+    from tunewise.registry import STRATEGIES
+
+    return STRATEGIES.get(strategy).advisor
+
+
 def peak_memory_gb(strategy: str, s: Sizes, tokens_per_batch: float) -> float:
-    """fp32 weights + gradients and AdamW moments of what trains + activations + runtime."""
-    weights = 4 * s.total
-    if strategy == "qlora":
-        weights = 0.55 * s.total  # NF4 + double-quantised constants (Dettmers et al. 2023)
+    """Weights + gradients and AdamW moments of what trains + activations + runtime."""
+    f = facts(strategy)
+    weights = f.weight_bytes * s.total
     optimizer = 12 * s.trainable  # gradient + two Adam moments, fp32
-    k = cal.ACTIVATION_FACTOR.get(strategy, cal.ACTIVATION_FACTOR["default"])
+    k = f.activation_factor
+    k = cal.DEFAULT_ACTIVATION_FACTOR if k is None else k
     activations = k * tokens_per_batch * s.layers * s.hidden * 4
     return (cal.RUNTIME_OVERHEAD_BYTES + weights + optimizer + activations) / 1e9
 
@@ -98,11 +105,10 @@ def peak_memory_gb(strategy: str, s: Sizes, tokens_per_batch: float) -> float:
 def flops_per_token(strategy: str, s: Sizes, options: dict[str, Any] | None = None) -> float:
     """Matmul FLOPs per real token: forward 2N, backward 2N for activation gradients through
     the layers below what trains, 2N for weight gradients of what trains (Kaplan et al. 2020)."""
-    factor = cal.FLOPS_FACTOR.get(strategy, 4.0)
-    if strategy == "partial":
-        top = min((options or {}).get("top_blocks", 2), s.layers)
-        factor = 2 + 4 * top / s.layers
-    return factor * s.non_embedding
+    from tunewise.registry import STRATEGIES
+
+    factor = STRATEGIES.get(strategy).flops_factor(options, s.layers)
+    return (cal.DEFAULT_FLOPS_FACTOR if factor is None else factor) * s.non_embedding
 
 
 @functools.lru_cache(maxsize=4)
@@ -134,5 +140,5 @@ def epoch_seconds(
     strategy: str, s: Sizes, tokens: float, device: str, options: dict[str, Any] | None = None
 ) -> float:
     """Seconds for one pass over `tokens` real tokens at the strategy's measured MFU."""
-    mfu = cal.MFU.get(strategy, cal.MFU["default"])
+    mfu = facts(strategy).mfu or cal.DEFAULT_MFU
     return tokens * flops_per_token(strategy, s, options) / (peak_flops(device) * mfu)

@@ -1,10 +1,13 @@
 """Rank fine-tuning strategies for a scenario: task, training-set size, base model, device,
 memory and time budget.
 
-Each strategy starts from a quality prior (points of the task metric below full fine-tuning,
-measured on SST-2 here) and the rules below move it; each rule that fires adds a reason. The
-rules and their sources (papers and our sweeps) are written out in docs/strategies.md; change
-them together. Strategies that do not fit the memory or time budget sink to the bottom.
+Each strategy starts from the quality prior its class declares (`Strategy.advisor`: points of
+the task metric below full fine-tuning, measured on SST-2 here) and the rules below move it; each
+rule that fires adds a reason. Rules read the strategy's declared facts (family, short-run prior,
+virtual tokens), never its name, so a newly registered strategy is scored like the others; one
+without calibration is scored at generic defaults and the reasons say so. The rules and their
+sources (papers and our sweeps) are written out in docs/strategies.md; change them together.
+Strategies that do not fit the memory or time budget sink to the bottom.
 """
 
 from __future__ import annotations
@@ -14,42 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunewise.advisor import calibration as cal
 from tunewise.advisor import estimate
 
-# Quality prior: SST-2 dev accuracy points below `full` (minilm, 4,000 examples, one epoch,
-# each strategy's default learning rate; benchmarks/results/sweep_sst2.json).
-PRIOR = {
-    "full": 0.0,
-    "lora": -0.7,
-    "diff_pruning": -1.0,
-    "adapter": -1.5,
-    "ia3": -1.5,  # was -4 (a guess); the 4,000-example sweep put it level with adapters
-    "partial": -3.0,
-    "bitfit": -4.5,
-    "p_tuning": -8.0,
-    "prefix_tuning": -8.0,
-    "prompt_tuning": -9.0,
-    "frozen": -9.0,
-    "qlora": -1.0,
-}
-# The same, measured after a short run: 1,000 examples, one epoch = 8 token-budget steps
-# (benchmarks/results/sweep_sst2_1000.json). Zero-initialised updates (LoRA) and bias-only
-# updates lag most; the linear probe converges fastest. Used below SHORT_RUN_STEPS steps.
-SHORT_PRIOR = {
-    "full": 0.0,
-    "frozen": -1.4,
-    "ia3": -4.4,
-    "adapter": -4.8,
-    "partial": -5.6,
-    "lora": -13.4,
-    "bitfit": -15.2,
-    "prompt_tuning": -3.0,  # its head trains at the prompt's large rate: a fast linear probe
-    "prefix_tuning": -7.7,
-    "p_tuning": -14.8,  # head at 1e-3: too slow for 8 steps
-    "diff_pruning": -17.1,  # δ pruned to 0.5% before it has learned much; head at 3e-4
-}
-PROMPT_METHODS = {"prompt_tuning", "prefix_tuning", "p_tuning"}
-PEFT_REPARAM = {"lora", "qlora", "adapter", "ia3", "diff_pruning"}
 SMALL_DATA = 1_000  # examples
 BIG_DATA = 20_000
 BIG_MODEL = 1_000_000_000  # parameters: where prompt tuning catches up (Lester et al.)
@@ -80,11 +50,13 @@ def rules(name: str, sc: Scenario, task_cls: type, size: estimate.Sizes) -> list
     steps = math.ceil(sc.train_size * sc.epochs / sc.batch_size)
     token_level = getattr(task_cls, "token_level", False)
     millions = f"{size.total / 1e6:,.0f}M"
+    facts = estimate.facts(name)
+    family = facts.family
 
     def add(delta: float, why: str) -> None:
         out.append((delta, why))
 
-    if name == "full":
+    if family == "full":
         if big and not large_model:
             add(+1.0, "plenty of data for a small model: full fine-tuning won our SST-2 sweeps")
         if small and large_model:
@@ -93,13 +65,13 @@ def rules(name: str, sc: Scenario, task_cls: type, size: estimate.Sizes) -> list
                 f"{sc.train_size} examples for {millions} weights: full fine-tuning of "
                 "large models is unstable with little data (Mosbach et al. 2021)",
             )
-    if name in PEFT_REPARAM and small and large_model:
+    if family == "reparam" and small and large_model:
         add(
             +2.0,
             "few examples on a large model: a small update to every layer matches "
             "full fine-tuning without overfitting (Hu et al. 2021; He et al. 2021)",
         )
-    if name in PROMPT_METHODS:
+    if family == "prompt":
         if size.total >= BIG_MODEL:
             add(
                 +6.0,
@@ -117,24 +89,41 @@ def rules(name: str, sc: Scenario, task_cls: type, size: estimate.Sizes) -> list
                 "token-level task: prompts alone are weak for sequence labelling "
                 "(Liu et al. 2022, P-tuning v2)",
             )
-    if name == "frozen" and token_level:
+    if family == "frozen" and token_level:
         add(
             -6.0,
             "token-level task is far from sentence-level pre-training: frozen token "
             "features do poorly",
         )
-    if steps < SHORT_RUN_STEPS and name in SHORT_PRIOR and name != "full" and not token_level:
-        measured = SHORT_PRIOR[name]
+    measured = facts.short_prior
+    if steps < SHORT_RUN_STEPS and measured is not None and family != "full" and not token_level:
         add(
-            measured - PRIOR.get(name, 0.0),
+            measured - (facts.prior or 0.0),
             f"only ~{steps} optimizer steps: in our 1,000-example SST-2 sweep (8 steps) "
             f"{name} ended {-measured:.1f} points below full fine-tuning",
         )
-    if getattr(task_cls, "generative", False) and name == "lora":
+    if getattr(task_cls, "generative", False) and facts.preferred_for_generation:
         add(
             +1.0,
             "generative task on a pretrained LM: LoRA is the standard choice "
             "(Hu et al. 2021; Dettmers et al. 2023)",
+        )
+    return out
+
+
+def uncalibrated_reasons(name: str, facts: Any) -> list[str]:
+    """What the advisor had to assume because the strategy class did not measure it."""
+    out = []
+    if facts.prior is None:
+        out.append(
+            f"{name} is not calibrated: its class declares no quality prior (Strategy.advisor), "
+            f"so it is scored at the default {cal.DEFAULT_PRIOR:g} points below full fine-tuning; "
+            "measure it with benchmarks/sweep_sst2.py"
+        )
+    cost = [n for n in ("activation_factor", "mfu") if getattr(facts, n) is None]
+    if cost:
+        out.append(
+            f"{name}'s {' and '.join(cost)} not measured: memory and time use generic defaults"
         )
     return out
 
@@ -172,12 +161,13 @@ def recommend(sc: Scenario, candidates: list[str] | None = None) -> list[dict[st
                 }
             )
             continue
-        per_example = avg + (20 if name in PROMPT_METHODS else 0)  # the virtual tokens
+        facts = estimate.facts(name)
+        per_example = avg + facts.virtual_tokens
         seconds = estimate.epoch_seconds(name, size, sc.train_size * per_example, sc.device)
-        prepended = name in ("prompt_tuning", "p_tuning")  # virtual tokens lengthen inputs
-        batch_tokens = tokens_per_batch * (per_example / avg if prepended else 1.0)
+        # prepended virtual tokens lengthen the inputs, prefixes only the attention keys
+        batch_tokens = tokens_per_batch * (per_example / avg if facts.prepends_tokens else 1.0)
         memory = estimate.peak_memory_gb(name, size, batch_tokens)
-        score, reasons = PRIOR.get(name, -5.0), []
+        score, reasons = cal.DEFAULT_PRIOR if facts.prior is None else facts.prior, []
         for delta, why in rules(name, sc, task_cls, size):
             score += delta
             reasons.append(why)
@@ -188,6 +178,7 @@ def recommend(sc: Scenario, candidates: list[str] | None = None) -> list[dict[st
         if sc.time_budget_s is not None and seconds > sc.time_budget_s:
             fits = False
             reasons.insert(0, f"~{seconds:.0f} s per epoch, over the {sc.time_budget_s:g} s budget")
+        reasons.extend(uncalibrated_reasons(name, facts))
         pct = 100 * size.trainable / max(size.total, 1)
         reasons.append(
             f"trains {size.trainable:,} parameters ({pct:.2f}%); "

@@ -22,6 +22,7 @@ from torch import nn
 
 from tunewise.config import StrategyOptions
 from tunewise.errors import ConfigError
+from tunewise.strategies.advisor_facts import SW, SW1, AdvisorFacts
 from tunewise.strategies.base import Strategy, find_blocks, set_trainable, train_heads
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
@@ -92,6 +93,15 @@ class AdapterStrategy(Strategy):
     Options = AdapterOptions
     summary = "bottleneck adapters after attention and feed-forward (Houlsby) + norms + head"
     base_learning_rate = 1e-3  # Houlsby et al. searched 3e-5…3e-3; small adapters like 1e-3
+    advisor = AdvisorFacts(
+        prior=-1.5,  # sweep_sst2_4000.json
+        short_prior=-4.8,  # sweep_sst2_1000.json
+        # sweep_sst2_1000.json: 19.3 relative to full's 20 there, scaled to full = 34
+        activation_factor=33.0,
+        flops_factor=4.0,  # forward 2N + activation gradients 2N
+        family="reparam",
+        source=f"{SW}; {SW1} (activation factor); MFU not measured",
+    )
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         _, blocks = find_blocks(model)

@@ -16,6 +16,7 @@ from torch import nn
 
 from tunewise.config import StrategyOptions
 from tunewise.errors import ConfigError
+from tunewise.strategies.advisor_facts import AdvisorFacts
 
 
 @dataclass
@@ -97,6 +98,9 @@ class Strategy(ABC):
     base_learning_rate: ClassVar[float]
     lr_max_scale: ClassVar[float] = 3.0
     lr_reference_steps: ClassVar[int] = 4000
+    # What the advisor knows about this strategy (measured numbers, each with its source). The
+    # default declares nothing, and the advisor says so in its reasons.
+    advisor: ClassVar[AdvisorFacts] = AdvisorFacts()
 
     def __init__(self, options: StrategyOptions) -> None:
         self.options = options
@@ -119,6 +123,11 @@ class Strategy(ABC):
         strategy × task matrix follows whatever is registered. Checks that need the real model
         (e.g. BitFit on a backbone without biases) happen in `apply`."""
         return None
+
+    @classmethod
+    def flops_factor(cls, options: dict[str, Any] | None, layers: int) -> float | None:
+        """Matmul FLOPs per token / non-embedding parameters (None: not calibrated)."""
+        return cls.advisor.flops_factor
 
     def load_kwargs(self) -> dict[str, Any]:
         """Extra `from_pretrained` arguments for the base model (QLoRA: 4-bit quantisation)."""

@@ -9,6 +9,7 @@ from torch import nn
 
 from tunewise.config import StrategyOptions
 from tunewise.errors import ConfigError
+from tunewise.strategies.advisor_facts import SST, SW, SW1, AdvisorFacts
 from tunewise.strategies.base import Strategy, set_trainable, train_heads
 
 
@@ -22,6 +23,15 @@ class BitFitStrategy(Strategy):
     Options = BitFitOptions
     summary = "bias terms and the head train"
     base_learning_rate = 1e-3
+    advisor = AdvisorFacts(
+        prior=-4.5,  # sweep_sst2_4000.json
+        short_prior=-15.2,  # sweep_sst2_1000.json
+        activation_factor=29.0,  # sst2.json
+        flops_factor=4.0,  # forward 2N + activation gradients 2N; bias gradients are tiny
+        mfu=0.720,  # sst2.json
+        family="selective",
+        source=f"{SST}; {SW}; {SW1}",
+    )
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         set_trainable(model, False)

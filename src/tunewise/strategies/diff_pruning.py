@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from tunewise.config import StrategyOptions
+from tunewise.strategies.advisor_facts import SW, SW1, AdvisorFacts
 from tunewise.strategies.base import Strategy, find_blocks, set_trainable, train_heads
 
 
@@ -126,6 +127,13 @@ class DiffPruningStrategy(Strategy):
     Options = DiffPruningOptions
     summary = "a sparse learned difference on the block weights (magnitude-pruned) + head"
     base_learning_rate = 1e-4  # δ moves pretrained weights, like full fine-tuning
+    advisor = AdvisorFacts(
+        prior=-1.0,  # sweep_sst2_4000.json
+        short_prior=-17.1,  # sweep_sst2_1000.json: δ pruned to 0.5% before it has learned much
+        flops_factor=4.0,  # forward 2N + activation gradients 2N (δ gradients are elementwise)
+        family="reparam",
+        source=f"{SW}; {SW1}; memory and MFU not measured",
+    )
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         _, blocks = find_blocks(model)

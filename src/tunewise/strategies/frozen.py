@@ -8,6 +8,7 @@ from pydantic import ConfigDict
 from torch import nn
 
 from tunewise.config import StrategyOptions
+from tunewise.strategies.advisor_facts import SST, SW, SW1, AdvisorFacts
 from tunewise.strategies.base import Strategy, set_trainable, train_heads
 
 
@@ -21,6 +22,15 @@ class FrozenStrategy(Strategy):
     Options = FrozenOptions
     summary = "only the task head trains (feature extraction)"
     base_learning_rate = 5e-3  # a linear head on fixed features tolerates large steps
+    advisor = AdvisorFacts(
+        prior=-9.0,  # sweep_sst2_4000.json
+        short_prior=-1.4,  # sweep_sst2_1000.json: the linear probe converges fastest
+        activation_factor=0.0,  # nothing below the head keeps activations for a backward pass
+        flops_factor=2.0,  # forward only through the backbone (Kaplan et al. 2020)
+        mfu=0.573,  # sst2.json
+        family="frozen",
+        source=f"{SST}; {SW}; {SW1}",
+    )
 
     @classmethod
     def incompatible(cls, task_cls: type) -> str | None:

@@ -14,6 +14,7 @@ from torch import nn
 
 from tunewise.config import StrategyOptions
 from tunewise.errors import ConfigError
+from tunewise.strategies.advisor_facts import SST, SW, SW1, AdvisorFacts
 from tunewise.strategies.base import Strategy, find_blocks
 
 
@@ -34,6 +35,20 @@ class LoraStrategy(Strategy):
     Options = LoraOptions
     summary = "low-rank adapters on the linear layers; the head trains fully"
     base_learning_rate = 5e-4
+    advisor = AdvisorFacts(
+        prior=-0.7,  # sweep_sst2_4000.json
+        short_prior=-13.4,  # sweep_sst2_1000.json: zero-initialised updates lag on short runs
+        # full's activations plus a dropout copy of every adapted layer's input (~10 hidden widths
+        # per token and block for BERT/LLaMA-like blocks). The measured minilm LoRA peak (2,416
+        # MB) is ~0.5 GB above this; a fitted 73 would, wrongly, put LoRA above full fine-tuning
+        # on billion-parameter models, where weights and Adam moments dominate.
+        activation_factor=44.0,
+        flops_factor=4.0,  # forward 2N + activation gradients 2N; weight gradients are tiny
+        mfu=0.412,  # sst2.json
+        family="reparam",
+        preferred_for_generation=True,  # Hu et al. 2021; Dettmers et al. 2023
+        source=f"{SST}; {SW}; {SW1}",
+    )
     lr_max_scale = 3.0
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:

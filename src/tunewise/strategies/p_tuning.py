@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import StrategyOptions
+from tunewise.strategies.advisor_facts import SW, SW1, AdvisorFacts
 from tunewise.strategies.virtual_tokens import VirtualTokenStrategy
 
 
@@ -26,6 +27,16 @@ class PTuningStrategy(VirtualTokenStrategy):
     Options = PTuningOptions
     summary = "virtual input tokens from a trained prompt encoder; the head trains fully"
     base_learning_rate = 1e-3  # peft's P-tuning example (RoBERTa, GLUE)
+    advisor = AdvisorFacts(
+        prior=-8.0,  # sweep_sst2_4000.json
+        short_prior=-14.8,  # sweep_sst2_1000.json: head at 1e-3, too slow for 8 steps
+        activation_factor=54.0,  # as prompt tuning (same prepended virtual tokens)
+        flops_factor=4.0,  # forward 2N + activation gradients 2N down to the prompt encoder
+        virtual_tokens=20,
+        prepends_tokens=True,
+        family="prompt",
+        source=f"{SW}; {SW1}; activation factor taken from prompt tuning; MFU not measured",
+    )
 
     def peft_config(self, base: nn.Module) -> Any:
         from peft import PromptEncoderConfig, TaskType

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import StrategyOptions
+from tunewise.strategies.advisor_facts import SST, SW, SW1, AdvisorFacts
 from tunewise.strategies.base import Strategy, find_blocks, set_trainable, train_heads
 
 
@@ -22,6 +23,20 @@ class PartialStrategy(Strategy):
     Options = PartialOptions
     summary = "the top N transformer blocks and the head train"
     base_learning_rate = 1e-4
+    advisor = AdvisorFacts(
+        prior=-3.0,  # sweep_sst2_4000.json
+        short_prior=-5.6,  # sweep_sst2_1000.json
+        activation_factor=27.0,  # sst2.json
+        mfu=0.758,  # sst2.json
+        family="selective",
+        source=f"{SST}; {SW}; {SW1}",
+    )
+
+    @classmethod
+    def flops_factor(cls, options: dict[str, Any] | None, layers: int) -> float | None:
+        """Forward 2N plus backward 4N through the top blocks only (Kaplan et al. 2020)."""
+        top = min((options or {}).get("top_blocks", 2), layers)
+        return 2 + 4 * top / layers
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         set_trainable(model, False)

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 from torch import nn
 
 from tunewise.config import StrategyOptions
+from tunewise.strategies.advisor_facts import SW, SW1, AdvisorFacts
 from tunewise.strategies.virtual_tokens import VirtualTokenStrategy
 
 
@@ -28,6 +29,17 @@ class PromptTuningStrategy(VirtualTokenStrategy):
     summary = "a learned soft prompt of virtual input tokens; the head trains fully"
     # Lester et al. used 0.3 with Adafactor; with AdamW peft's examples use 3e-2.
     base_learning_rate = 3e-2
+    advisor = AdvisorFacts(
+        prior=-9.0,  # sweep_sst2_4000.json
+        short_prior=-3.0,  # sweep_sst2_1000.json: its head trains at the prompt's large rate
+        # sweep_sst2_1000.json: 79.1 over 2.5x longer sequences, per real + virtual token
+        activation_factor=54.0,
+        flops_factor=4.0,  # forward 2N + activation gradients 2N down to the prompt
+        virtual_tokens=20,
+        prepends_tokens=True,
+        family="prompt",
+        source=f"{SW}; {SW1} (activation factor); MFU not measured",
+    )
 
     def peft_config(self, base: nn.Module) -> Any:
         from peft import PromptTuningConfig, PromptTuningInit, TaskType

@@ -11,6 +11,7 @@ from pydantic import ConfigDict
 from torch import nn
 
 from tunewise.errors import ConfigError
+from tunewise.strategies.advisor_facts import AdvisorFacts
 from tunewise.strategies.lora import LoraOptions, LoraStrategy
 
 
@@ -44,6 +45,14 @@ class QLoraStrategy(LoraStrategy):
     Options = QLoraOptions
     summary = "LoRA on a 4-bit NF4 base model (CUDA + bitsandbytes only)"
     base_learning_rate = 2e-4  # Dettmers et al. 2023 (1e-4…2e-4 for 7B–65B models)
+    advisor = AdvisorFacts(
+        prior=-1.0,  # set by hand near LoRA (Dettmers et al. 2023: QLoRA matches 16-bit LoRA)
+        flops_factor=4.0,  # as LoRA
+        weight_bytes=0.55,  # NF4 + double-quantised constants (Dettmers et al. 2023)
+        family="reparam",
+        source="Dettmers et al. 2023 (weight bytes); prior set by hand; short prior, memory "
+        "and MFU not measured (QLoRA needs a CUDA GPU)",
+    )
 
     def load_kwargs(self) -> dict[str, Any]:
         import torch
