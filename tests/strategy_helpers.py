@@ -19,6 +19,10 @@ HEAD = {"classifier.weight", "classifier.bias"}
 BLOCKS = {"tiny_bert": "backbone.encoder.layer", "tiny_llama": "backbone.layers"}
 
 
+def trainable_names(model: nn.Module) -> list[str]:
+    return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
 def build(model_dir: Path, data: dict[str, Path], tmp_path: Path, strategy: str, **options):
     """(assembled, task, train dataset) for `strategy` with extra options, seed 0."""
     raw = toy_config(model_dir, data, tmp_path / "run", strategy)

@@ -18,10 +18,10 @@ from strategy_helpers import (
     roundtrip,
     train_steps,
     trainable_elements,
+    trainable_names,
 )
 from tunewise.errors import ConfigError
 from tunewise.strategies.adapter import AdaptedOutput
-from tunewise.strategies.base import trainable_names
 
 # Written out from the architectures, not from the code under test.
 SUBLAYERS = {

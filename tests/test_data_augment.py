@@ -18,10 +18,10 @@ from tunewise.data.augment import (
     random_delete,
     random_swap,
 )
-from tunewise.data.options import AugmentOptions
 from tunewise.data.prepare import prepare
 from tunewise.data.schemas import schema_for
 from tunewise.errors import ConfigError
+from tunewise.prepare_options import AugmentOptions
 
 
 def _wordnet_missing() -> str | None:

@@ -15,8 +15,8 @@ from tunewise.data.clean import (
     remove_control,
     strip_html,
 )
-from tunewise.data.options import CleanOptions, PrepareConfig
 from tunewise.data.schemas import schema_for
+from tunewise.prepare_options import CleanOptions, PrepareConfig
 
 
 def test_html_tags_and_entities():

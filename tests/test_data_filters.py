@@ -8,8 +8,8 @@ import numpy as np
 
 from conftest import write_jsonl
 from tunewise.data import filters
-from tunewise.data.options import FilterOptions
 from tunewise.data.prepare import prepare
+from tunewise.prepare_options import FilterOptions
 
 
 def test_bounds_give_the_first_failed_reason():

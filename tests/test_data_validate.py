@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tunewise.data.load import load_source
-from tunewise.data.options import PrepareConfig
 from tunewise.data.schemas import schema_for
 from tunewise.data.steps import process
 from tunewise.errors import ConfigError, DataError
+from tunewise.prepare_options import PrepareConfig
 
 
 def _check(path: Path, task: str = "classification", on_error: str = "skip", **kw):

@@ -21,8 +21,8 @@ from strategy_helpers import (
     logits_of,
     roundtrip,
     train_steps,
+    trainable_names,
 )
-from tunewise.strategies.base import trainable_names
 from tunewise.strategies.diff_pruning import (
     achieved_density,
     deltas,

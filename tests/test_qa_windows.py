@@ -15,8 +15,13 @@ from tunewise.tasks.extractive_qa.windows import (
     char_span_to_tokens,
     encode_windows,
     null_index,
-    tokens_to_char_span,
 )
+
+
+def tokens_to_char_span(offsets: list[tuple[int, int]], first: int, last: int) -> tuple[int, int]:
+    """Characters [start, end) of the context that tokens first..last cover (the inverse of
+    char_span_to_tokens; a test helper)."""
+    return offsets[first][0], offsets[last][1]
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +187,7 @@ def test_decoder_uses_the_best_window_and_min_null() -> None:
 def test_collator_pads_right_even_for_left_padding_tokenizers(tokenizer) -> None:
     import copy
 
-    from tunewise.tasks.extractive_qa.windows import RightPaddingCollator
+    from tunewise.inference.batches import RightPadCollator
 
     left = copy.deepcopy(tokenizer)
     left.padding_side = "left"
@@ -192,7 +197,8 @@ def test_collator_pads_right_even_for_left_padding_tokenizers(tokenizer) -> None
     rows = [
         {k: out[k][i] for k in ("input_ids", "attention_mask", "start_positions")} for i in (0, 1)
     ]
-    batch = RightPaddingCollator(left)(rows)
+    batch = RightPadCollator(left)(rows)
+    assert left.padding_side == "left"  # the tokenizer's own side is restored
     assert batch["input_ids"].shape[0] == 2
     for i in (0, 1):
         n = out["length"][i]

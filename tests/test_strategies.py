@@ -10,11 +10,12 @@ import torch
 from torch import nn
 
 from conftest import toy_config
+from strategy_helpers import trainable_names
 from tunewise.assemble import assemble
 from tunewise.config import load_config
 from tunewise.errors import ConfigError
 from tunewise.registry import STRATEGIES, TASKS
-from tunewise.strategies.base import count_parameters, find_blocks, trainable_names
+from tunewise.strategies.base import count_parameters, find_blocks
 
 STRATEGY_NAMES = ["full", "partial", "frozen", "lora", "bitfit"]
 MODELS = ["tiny_bert", "tiny_llama"]

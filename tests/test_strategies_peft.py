@@ -19,9 +19,9 @@ from strategy_helpers import (
     roundtrip,
     train_steps,
     trainable_elements,
+    trainable_names,
 )
 from tunewise.errors import ConfigError
-from tunewise.strategies.base import trainable_names
 
 MODELS = ["tiny_bert", "tiny_llama"]
 PROMPT = "backbone.peft_model.prompt_encoder.default."

@@ -33,11 +33,21 @@ from tunewise.tasks.token_classification.align import (
     join_words,
     split_words,
     token_words,
-    word_values,
 )
 from tunewise.tasks.token_classification.encode import encode_words, word_windows
 
 LABELS = ["O", "B-NEG", "I-NEG", "B-POS", "I-POS"]
+
+
+def word_values(
+    word_ids: list[int | None], token_values: list[int], n_words: int, missing: int
+) -> list[int]:
+    """Per-token values (e.g. predicted label ids) back to words, read at each word's first
+    token; words with no token get `missing`. The inverse of `align_labels` (a test helper)."""
+    return [
+        missing if position is None else int(token_values[position])
+        for position in first_tokens(word_ids, n_words)
+    ]
 
 
 def ner_sentences(n: int, seed: int) -> list[tuple[list[str], list[str]]]:

@@ -168,6 +168,9 @@ def select_for_annotation(
     output: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """The k unlabelled pool examples a finished run is least sure about (active learning)."""
-    from tunewise.data.select import select
+    from tunewise.data.select import METHODS, select
+    from tunewise.errors import DataError
 
-    return select(run_dir, pool, k, method, seed, output)
+    if method not in METHODS:  # before the run's model loads
+        raise DataError(f"Unknown selection method '{method}'; known: {', '.join(METHODS)}.")
+    return select(load(run_dir), pool, k, method, seed, output)

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from tunewise.data.options import PrepareConfig
 from tunewise.errors import ConfigError, did_you_mean
+from tunewise.prepare_options import PrepareConfig
 
 
 class Section(BaseModel):
@@ -40,37 +40,39 @@ class ModelConfig(Section):
     # How a sequence becomes one vector for the head: mean of token states, the first ([CLS])
     # token, or the last real token (decoders). `auto`: last for causal LMs, mean otherwise.
     pooling: Literal["auto", "mean", "cls", "last"] = "auto"
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # run the model repository's own code (custom architectures)
 
 
 class SplitFile(Section):
     """One data file, optionally with column names that differ from the `data` defaults."""
 
-    path: str
+    path: str  # the data file
+    # None: data.format
     format: Literal["auto", "jsonl", "json", "csv", "tsv", "squad", "conll"] | None = None
-    text_column: str | list[str] | None = None
-    text_pair_column: str | list[str] | None = None
-    label_column: str | None = None
+    text_column: str | list[str] | None = None  # None: data.text_column
+    text_pair_column: str | list[str] | None = None  # None: data.text_pair_column
+    label_column: str | None = None  # None: data.label_column
 
 
 class DataConfig(Section):
-    train: str | SplitFile
+    train: str | SplitFile  # training file (a path, or {path, format, columns...})
     validation: str | SplitFile | None = None  # None: hold out `validation_fraction` of train
-    test: str | SplitFile | None = None
+    test: str | SplitFile | None = None  # held-out test file, evaluated once after training
     # auto: from the extension; squad: SQuAD-format JSON (extractive QA); conll: token-per-line
     # column files (token classification, which also reads any non-JSON file as CoNLL)
     format: Literal["auto", "jsonl", "json", "csv", "tsv", "squad", "conll"] = "auto"
     # Column names; a list means "the first of these that the file has".
     text_column: str | list[str] = "text"
     text_pair_column: str | list[str] | None = None  # second text for pair tasks (NLI, QA-match)
-    label_column: str = "label"
+    label_column: str = "label"  # column holding the label
     label_map: dict[str | int, str] | None = (
         None  # raw label value -> label name (e.g. {0: negative})
     )
     label_separator: str | None = None  # multi-label given as one string, e.g. "sports,politics"
+    # share of train held out when no validation file is given
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     # Validate / clean / deduplicate / filter / split / augment before training (see
-    # tunewise.data.options.PrepareConfig); None: the files are read as they are.
+    # tunewise.prepare_options.PrepareConfig); None: the files are read as they are.
     prepare: PrepareConfig | None = None
 
     def split(self, name: str) -> SplitFile | None:
@@ -108,40 +110,40 @@ class TrainingConfig(Section):
     # Token budget per batch (padded tokens): batches of short examples get more of them, which
     # keeps the matrix units fed. None: fixed-count batches of `batch_size`, grouped by length.
     max_tokens_per_batch: int | None = Field(None, gt=0)
-    gradient_accumulation_steps: int = Field(1, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)  # batches summed per optimizer step
     learning_rate: float | None = Field(None, gt=0)  # None: the strategy's own default
-    optimizer: Literal["adamw", "adam", "sgd", "sgd_momentum"] = "adamw"
+    optimizer: Literal["adamw", "adam", "sgd", "sgd_momentum"] = "adamw"  # optimizer of what trains
     momentum: float = Field(0.9, ge=0, lt=1)  # for sgd_momentum
-    weight_decay: float = Field(0.01, ge=0)
-    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    weight_decay: float = Field(0.01, ge=0)  # decoupled weight decay (AdamW)
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"  # after warmup
     warmup: float = Field(0.06, ge=0)  # < 1: fraction of all steps; >= 1: number of steps
-    max_grad_norm: float = Field(1.0, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)  # gradient clipping norm
     max_train_samples: int | None = Field(None, gt=0)  # random subset of train (seeded)
-    max_eval_samples: int | None = Field(None, gt=0)
+    max_eval_samples: int | None = Field(None, gt=0)  # random subset of validation/test (seeded)
     early_stopping_patience: int | None = Field(None, gt=0)  # evaluations without improvement
-    logging_steps: int = Field(10, gt=0)
+    logging_steps: int = Field(10, gt=0)  # optimizer steps between loss logs
     num_threads: int | None = Field(None, gt=0)  # torch CPU threads; None: torch's default
 
 
 class EvalConfig(Section):
     metric: str | None = None  # metric that picks the best checkpoint; None: the task's default
-    batch_size: int = Field(64, gt=0)
+    batch_size: int = Field(64, gt=0)  # examples per forward pass when evaluating
     each_epoch: bool = True  # evaluate (and checkpoint) after every epoch
 
 
 class Config(Section):
-    model: ModelConfig
+    model: ModelConfig  # the base model
     task: SerializeAsAny[TaskOptions] = Field(
         default_factory=lambda: TaskOptions(type="classification")
     )
-    data: DataConfig
+    data: DataConfig  # data files and columns
     strategy: SerializeAsAny[StrategyOptions] = Field(
         default_factory=lambda: StrategyOptions(name="lora")
     )
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
-    output_dir: str = "runs/latest"
-    seed: int = 42
+    training: TrainingConfig = Field(default_factory=TrainingConfig)  # epochs, batches, optimizer
+    eval: EvalConfig = Field(default_factory=EvalConfig)  # evaluation and best-checkpoint choice
+    output_dir: str = "runs/latest"  # run directory (refused when not empty, unless --overwrite)
+    seed: int = 42  # seeds data subsets, splits, initialisation and batching
 
     @model_validator(mode="before")
     @classmethod

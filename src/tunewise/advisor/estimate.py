@@ -31,9 +31,9 @@ class _Probe(nn.Module):
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
-        if getattr(backbone, "pooler", None) is not None:
-            backbone.pooler = None  # task heads pool for themselves (as the real tasks do)
-        self.backbone = backbone
+        from tunewise.tasks.heads import drop_pooler
+
+        self.backbone = drop_pooler(backbone)  # as the real task heads do
         self.classifier = nn.Linear(backbone.config.hidden_size, 2)
 
     @property

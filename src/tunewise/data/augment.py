@@ -17,9 +17,9 @@ import random
 from collections import Counter
 from typing import Any
 
-from tunewise.data.options import AugmentOptions
 from tunewise.data.schemas import Schema
 from tunewise.errors import ConfigError
+from tunewise.prepare_options import AugmentOptions
 
 STOPWORDS = frozenset(
     [

@@ -14,7 +14,7 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
-from tunewise.data.options import CleanOptions
+from tunewise.prepare_options import CleanOptions
 
 # C0/C1 controls except tab/newline/CR (whitespace handles those), soft hyphen, zero-width
 # space/non-joiner/joiner, LRM/RLM, bidi embeddings and isolates, word joiner, invisible

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tunewise.data.options import FilterOptions
+from tunewise.prepare_options import FilterOptions
 
 
 def active(options: FilterOptions) -> bool:

@@ -19,11 +19,11 @@ import numpy as np
 
 from tunewise.data import dedup
 from tunewise.data.arrow import band_matrix, codes, column, equals, keep, texts_at
-from tunewise.data.options import PrepareConfig
 from tunewise.data.schemas import schema_for
 from tunewise.data.split import split_indices
 from tunewise.data.steps import Processed, process
 from tunewise.errors import DataError
+from tunewise.prepare_options import PrepareConfig
 
 SPLITS = ("train", "validation", "test")
 
@@ -280,8 +280,8 @@ def stats(
     columns: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Sizes, label distribution, lengths and duplicate counts of one file (nothing removed)."""
-    from tunewise.data.options import DedupOptions
     from tunewise.data.report import split_stats
+    from tunewise.prepare_options import DedupOptions
 
     opts = PrepareConfig(on_error="skip", columns=columns or {}, dedup=DedupOptions(remove=False))
     p = process(path, schema_for(task, opts.columns), opts, fmt)

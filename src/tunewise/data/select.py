@@ -38,7 +38,7 @@ def uncertainty(probs: np.ndarray, method: str, multi_label: bool = False) -> np
 
 
 def select(
-    run_dir: str | Path,
+    predictor: Any,
     pool: str | Path,
     k: int,
     method: str = "entropy",
@@ -46,19 +46,18 @@ def select(
     output: str | Path | None = None,
     batch_size: int = 64,
 ) -> list[dict[str, Any]]:
-    """The k pool records the run is least sure about (most uncertain first)."""
-    from tunewise.serving.predictor import Predictor
-
+    """The k pool records a trained run's `predictor` (`tunewise.load(run_dir)`) is least sure
+    about (most uncertain first)."""
     if method not in METHODS:
         raise DataError(f"Unknown selection method '{method}'; known: {', '.join(METHODS)}.")
-    predictor = Predictor(run_dir)
     dataset = predictor.read(pool, labelled=False)
     records = [dataset[i] for i in range(len(dataset))]
     inputs = [{c: r[c] for c in ("text", "text_pair") if c in r} for r in records]
     preds = predictor.predict(inputs, batch_size=batch_size)
     if not preds or "scores" not in preds[0]:
         raise DataError(
-            f"Run {run_dir}: its task gives no class probabilities, which selection needs."
+            f"Run {getattr(predictor, 'run_dir', '')}: its task gives no class probabilities, "
+            "which selection needs."
         )
     labels = list(preds[0]["scores"])
     probs = np.array([[p["scores"][lab] for lab in labels] for p in preds])

@@ -18,10 +18,10 @@ from tunewise.data import dedup, filters
 from tunewise.data.arrow import band_matrix, codes, column, equals, keep, take, texts_at
 from tunewise.data.clean import Cleaner
 from tunewise.data.load import Source, load_source, num_proc_for
-from tunewise.data.options import PrepareConfig
 from tunewise.data.schemas import Schema
 from tunewise.data.validate import check_record, describe, raise_or_collect
 from tunewise.errors import DataError
+from tunewise.prepare_options import PrepareConfig
 
 
 @dataclass

@@ -10,15 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from tunewise.training.batching import pack_batches
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+from tunewise.inference.batches import MODEL_INPUTS, model_batches
 
 
 @torch.inference_mode()
@@ -35,21 +28,17 @@ def predict_logits(
     per_token: the model returns a row per token (token classification); each example's rows
     are cut to its own length (padding dropped) and returned as a list of (length, labels)."""
     model.eval()
-    device = device_of(model)
     columns = [c for c in MODEL_INPUTS if c in dataset.column_names]
     rows = dataset.select_columns(columns)
     lengths = dataset["length"]
-    batches = pack_batches(lengths, batch_size, seed=None)
     out: list[np.ndarray | None] = [None] * len(dataset)
-    bar = tqdm(total=len(dataset), desc="predicting", unit="ex", disable=not progress, leave=False)
-    for indices in batches:
-        batch = collator([rows[i] for i in indices])
-        batch = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
+    batches = model_batches(
+        model, rows, lengths, collator, batch_size, keys=MODEL_INPUTS, progress=progress
+    )
+    for indices, batch in batches:
         logits = model(**batch).logits.float().cpu().numpy()
         for i, row in zip(indices, logits, strict=True):
             out[i] = row[: lengths[i]] if per_token else row
-        bar.update(len(indices))
-    bar.close()
     if per_token:
         return out  # type: ignore[return-value]
     return np.stack(out)  # type: ignore[arg-type]

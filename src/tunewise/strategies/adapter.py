@@ -32,7 +32,7 @@ class AdapterOptions(StrategyOptions):
     model_config = ConfigDict(extra="forbid")
     name: Literal["adapter"] = "adapter"
     reduction_factor: int = Field(16, gt=0)  # bottleneck width = hidden_size / reduction_factor
-    non_linearity: Literal["relu", "gelu", "silu", "tanh"] = "gelu"
+    non_linearity: Literal["relu", "gelu", "silu", "tanh"] = "gelu"  # bottleneck activation
     placement: Literal["both", "attention", "ffn"] = "both"  # which sublayers get an adapter
     train_norms: bool = True  # Houlsby et al. also train the layer norms
 

@@ -48,10 +48,6 @@ def count_parameters(model: nn.Module) -> ParamReport:
     return ParamReport(trainable, total)
 
 
-def trainable_names(model: nn.Module) -> list[str]:
-    return [n for n, p in model.named_parameters() if p.requires_grad]
-
-
 def set_trainable(model: nn.Module, trainable: bool) -> None:
     for p in model.parameters():
         p.requires_grad_(trainable)

@@ -27,8 +27,8 @@ class DiffPruningOptions(StrategyOptions):
     name: Literal["diff_pruning"] = "diff_pruning"
     density: float = Field(0.005, gt=0, le=1)  # fraction of δ kept (Guo et al.: 0.5%)
     # Pruning starts and ends at these fractions of training; it then holds the target.
-    start: float = Field(0.1, ge=0, lt=1)
-    end: float = Field(0.7, gt=0, le=1)
+    start: float = Field(0.1, ge=0, lt=1)  # pruning starts (share of training)
+    end: float = Field(0.7, gt=0, le=1)  # pruning reaches the density
     every_steps: int = Field(10, gt=0)  # how often the mask is recomputed
     include: Literal["weights", "all"] = "weights"  # matrices only, or biases and norms too
 

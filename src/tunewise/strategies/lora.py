@@ -23,7 +23,7 @@ class LoraOptions(StrategyOptions):
     name: Literal["lora"] = "lora"
     r: int = Field(8, gt=0)  # rank: capacity of the update vs. parameters trained
     alpha: float = Field(16, gt=0)  # scale of the update is alpha / r
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1)  # dropout on the adapted layers' input
     # Leaf names of the linear layers to adapt (e.g. [query, value]); None: all inside blocks.
     target_modules: list[str] | None = None
     use_rslora: bool = False  # rank-stabilised scaling alpha / sqrt(r)

@@ -17,7 +17,7 @@ from tunewise.strategies.virtual_tokens import VirtualTokenStrategy
 class PTuningOptions(StrategyOptions):
     model_config = ConfigDict(extra="forbid")
     name: Literal["p_tuning"] = "p_tuning"
-    num_virtual_tokens: int = Field(20, gt=0)
+    num_virtual_tokens: int = Field(20, gt=0)  # length of the soft prompt
     encoder_type: Literal["MLP", "LSTM"] = "MLP"  # the prompt encoder's architecture
     encoder_hidden_size: int | None = Field(None, gt=0)  # None: the model's hidden size
 

@@ -18,7 +18,7 @@ from tunewise.strategies.lora import LoraOptions, LoraStrategy
 class QLoraOptions(LoraOptions):
     model_config = ConfigDict(extra="forbid")
     name: Literal["qlora"] = "qlora"  # type: ignore[assignment]
-    compute_dtype: Literal["bfloat16", "float16"] = "bfloat16"
+    compute_dtype: Literal["bfloat16", "float16"] = "bfloat16"  # dtype of the 4-bit matmuls
     double_quant: bool = True  # quantise the quantisation constants too (saves ~0.4 bit/param)
 
 

@@ -42,6 +42,9 @@ class Task(ABC):
     # What `tunewise data prepare --task NAME` checks records against (None: no schema, the
     # task's files are prepared by hand). See `tunewise.data.schemas.SchemaSpec`.
     prepare_schema: ClassVar[SchemaSpec | None] = None
+    # Metrics printed after evaluation (`summary`; empty: the default metric), and their digits.
+    summary_keys: ClassVar[tuple[str, ...]] = ()
+    summary_digits: ClassVar[int] = 4
 
     def __init__(self, options: TaskOptions, data: DataConfig, model: ModelConfig) -> None:
         self.options = options
@@ -76,9 +79,10 @@ class Task(ABC):
     @abstractmethod
     def compute_metrics(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]: ...
 
-    @abstractmethod
     def decode(self, logits: np.ndarray) -> list[dict[str, Any]]:
-        """User-facing predictions, one dict per example."""
+        """User-facing predictions from the logits of the default `predict`, one dict per
+        example. Tasks whose `predict` works another way (generation) do not need it."""
+        raise NotImplementedError(f"{type(self).__name__} overrides predict() instead of decode()")
 
     def label_counts(self, dataset: Any) -> dict[str, int]:
         """Examples per label, for the manifest and data report ({} when labels don't apply)."""
@@ -137,12 +141,18 @@ class Task(ABC):
 
     def summary(self, metrics: dict[str, Any]) -> str:
         """One line of the headline metrics, printed after evaluation."""
-        shown = [k for k in (self.default_metric, "n_examples") if k in metrics]
-        return ", ".join(
-            f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
-            for k in shown
-        )
+        keys = self.summary_keys or (self.default_metric,)
+        return format_summary(metrics, (*keys, "n_examples"), self.summary_digits)
 
     def plots(self, metrics: dict[str, Any], out_dir: Path) -> dict[str, Path]:
         """Task-specific figures for the report (name → PNG path)."""
         return {}
+
+
+def format_summary(metrics: dict[str, Any], keys: tuple[str, ...], digits: int = 4) -> str:
+    """'k=v, ...' for the keys present in `metrics` (floats to `digits` places)."""
+    return ", ".join(
+        f"{k}={metrics[k]:.{digits}f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+        for k in keys
+        if k in metrics
+    )

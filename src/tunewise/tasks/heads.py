@@ -35,13 +35,22 @@ def head_linear(in_features: int, out_features: int) -> nn.Linear:
     return layer
 
 
+def drop_pooler(backbone: nn.Module) -> nn.Module:
+    """Remove the backbone's [CLS] pooler: every head here reads token states, and an unused
+    pooler would only inflate parameter counts (and train under `full`)."""
+    if getattr(backbone, "pooler", None) is not None:
+        backbone.pooler = None
+    return backbone
+
+
 class BackboneHead(nn.Module):
-    """What every task head shares: the backbone, the `config` that peft and the Trainer look
-    for, a dropout at the backbone's own rate, and the pass from inputs to token states."""
+    """What every task head shares: the backbone (without its unused pooler), the `config` that
+    peft and the Trainer look for, a dropout at the backbone's own rate, and the pass from
+    inputs to token states."""
 
     def __init__(self, backbone: nn.Module, dropout: bool = True) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.backbone = drop_pooler(backbone)
         if dropout:
             rate = getattr(backbone.config, "hidden_dropout_prob", None) or 0.1
             self.dropout = nn.Dropout(rate)

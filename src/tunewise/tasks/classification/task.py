@@ -29,6 +29,7 @@ class ClassificationOptions(TaskOptions):
 class ClassificationTask(Task):
     name = "classification"
     predict_fields = ("text", "text_pair")
+    summary_keys = ("accuracy", "macro_f1", "micro_f1")
     prepare_schema = SCHEMA
     Options = ClassificationOptions
     default_metric = "accuracy"
@@ -143,14 +144,6 @@ class ClassificationTask(Task):
             )
         return self.labels.index(names[0])
 
-    def summary(self, metrics: dict[str, Any]) -> str:
-        keys = ("accuracy", "macro_f1", "micro_f1", "n_examples")
-        return ", ".join(
-            f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
-            for k in keys
-            if k in metrics
-        )
-
     def label_counts(self, dataset: Any) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for y in dataset["label"]:
@@ -187,9 +180,6 @@ class ClassificationTask(Task):
         pooling = self.model_cfg.pooling
         if pooling == "auto":
             pooling = "last" if is_causal_lm(backbone.config) else "mean"
-        # Our head pools for itself; an unused backbone pooler would only inflate parameter counts.
-        if getattr(backbone, "pooler", None) is not None:
-            backbone.pooler = None
         return PooledClassifier(backbone, len(self.labels), pooling, self.multi_label)
 
     # -- outputs ---------------------------------------------------------------------------------

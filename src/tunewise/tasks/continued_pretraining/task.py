@@ -22,6 +22,7 @@ from torch import nn
 
 from tunewise.config import SplitFile, TaskOptions
 from tunewise.errors import ConfigError
+from tunewise.inference.batches import IGNORE
 from tunewise.tasks.base import Task
 from tunewise.tasks.continued_pretraining.corpus import read_documents
 from tunewise.tasks.packing import pack
@@ -144,7 +145,7 @@ class ContinuedPretrainingTask(Task):
         from transformers import DataCollatorForLanguageModeling, DataCollatorForSeq2Seq
 
         if self.objective == "causal":  # pads labels with -100 (EOS may double as padding)
-            return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
+            return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE)
         return DataCollatorForLanguageModeling(
             tokenizer, mlm=True, mlm_probability=self.options.mlm_probability
         )
@@ -218,34 +219,37 @@ class ContinuedPretrainingTask(Task):
         self, model: nn.Module, tokenizer: Any, encoded: Any, batch_size: int, progress: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """Summed token NLL and number of target tokens for every block, in row order."""
-        from tqdm.auto import tqdm
         from transformers import DataCollatorForSeq2Seq
 
-        from tunewise.evaluation.inference import device_of
-        from tunewise.training.batching import pack_batches
+        from tunewise.inference.batches import model_batches
 
         model.eval()
-        device = device_of(model)
         rows = self._eval_rows(encoded, tokenizer)
-        pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
+        pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE)
         vocab = len(tokenizer)
         longest = max(encoded["length"], default=1)
         batch_size = max(1, min(batch_size, LOGITS_BUDGET // (longest * vocab)))
         nll, count = np.zeros(len(rows)), np.zeros(len(rows), dtype=np.int64)
-        bar = tqdm(total=len(rows), desc="scoring", unit="block", disable=not progress, leave=False)
-        for indices in pack_batches(encoded["length"], batch_size, seed=None):
-            batch = {k: v.to(device) for k, v in pad([rows[i] for i in indices]).items()}
+        batches = model_batches(
+            model,
+            rows,
+            encoded["length"],
+            pad,
+            batch_size,
+            progress=progress,
+            desc="scoring",
+            unit="block",
+        )
+        for indices, batch in batches:
             labels = batch.pop("labels")
             logits = model(**batch).logits.float()
             if self.objective == "causal":  # token t predicts token t + 1
                 logits, labels = logits[:, :-1], labels[:, 1:]
             losses = nn.functional.cross_entropy(
-                logits.transpose(1, 2), labels, ignore_index=-100, reduction="none"
+                logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none"
             )
             nll[indices] = losses.sum(dim=1).double().cpu().numpy()
-            count[indices] = (labels != -100).sum(dim=1).cpu().numpy()
-            bar.update(len(indices))
-        bar.close()
+            count[indices] = (labels != IGNORE).sum(dim=1).cpu().numpy()
         return nll, count
 
     def _eval_rows(self, encoded: Any, tokenizer: Any) -> list[dict[str, list[int]]]:

@@ -18,11 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from tunewise.training.batching import pack_batches
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+from tunewise.inference.batches import MODEL_INPUTS, model_batches
 
 
 @dataclass(frozen=True)
@@ -39,22 +36,19 @@ def window_logits(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(start, end) logits of every window, unpadded, in row order; batches grouped by length."""
     model.eval()
-    device = next(model.parameters()).device
     columns = [c for c in MODEL_INPUTS if c in encoded.column_names]
     rows = encoded.select_columns(columns)
     lengths = encoded["length"]
     out: list[Any] = [None] * len(encoded)
-    bar = tqdm(total=len(encoded), desc="predicting", unit="win", disable=not progress, leave=False)
-    for indices in pack_batches(lengths, batch_size, seed=None):
-        batch = collator([rows[i] for i in indices])
-        batch = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
+    batches = model_batches(
+        model, rows, lengths, collator, batch_size, keys=MODEL_INPUTS, progress=progress, unit="win"
+    )
+    for indices, batch in batches:
         result = model(**batch)
         starts = result.start_logits.float().cpu().numpy()
         ends = result.end_logits.float().cpu().numpy()
         for j, i in enumerate(indices):
             out[i] = (starts[j, : lengths[i]], ends[j, : lengths[i]])
-        bar.update(len(indices))
-    bar.close()
     return out
 
 

@@ -25,8 +25,6 @@ class SpanQuestionAnswering(BackboneHead):
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__(backbone, dropout=False)
-        if getattr(backbone, "pooler", None) is not None:
-            backbone.pooler = None  # unused: the head reads every token's state
         self.qa_outputs = head_linear(backbone.config.hidden_size, 2)
 
     def forward(

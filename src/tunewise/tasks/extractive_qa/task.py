@@ -20,13 +20,13 @@ from torch import nn
 from tunewise.config import SplitFile, TaskOptions
 from tunewise.errors import DataError
 from tunewise.evaluation.squad import squad_scores
+from tunewise.inference.batches import RightPadCollator
 from tunewise.tasks.base import Task
 from tunewise.tasks.extractive_qa.decode import decode_all, window_logits
 from tunewise.tasks.extractive_qa.head import HEAD_MODULES, SpanQuestionAnswering
 from tunewise.tasks.extractive_qa.schema import SCHEMA
 from tunewise.tasks.extractive_qa.squad import read_qa
 from tunewise.tasks.extractive_qa.windows import (
-    RightPaddingCollator,
     WindowSpec,
     encode_windows,
     null_index,
@@ -45,7 +45,7 @@ class ExtractiveQAOptions(TaskOptions):
     # SQuAD 2.0: questions may have no answer; the model answers "" when the no-answer score
     # beats the best span by more than null_score_threshold.
     version_2_with_negative: bool = False
-    null_score_threshold: float = 0.0
+    null_score_threshold: float = 0.0  # no-answer margin (SQuAD 2.0)
     # An answer whose text is not at its answer_start: fix (move to the nearest occurrence),
     # error, or skip it.
     answer_policy: Literal["fix", "error", "skip"] = "fix"
@@ -55,6 +55,8 @@ class ExtractiveQATask(Task):
     name = "extractive_qa"
     predict_fields = ("question", "context")
     prepare_schema = SCHEMA
+    summary_keys = ("exact_match", "f1")
+    summary_digits = 2
     Options = ExtractiveQAOptions
     default_metric = "span_f1"  # per-epoch proxy; final metrics are exact_match / f1
     head_modules = HEAD_MODULES
@@ -136,7 +138,7 @@ class ExtractiveQATask(Task):
         )
 
     def collator(self, tokenizer: Any) -> Any:
-        return RightPaddingCollator(tokenizer)
+        return RightPadCollator(tokenizer)  # start / end positions are scalars: no fill
 
     # -- model -----------------------------------------------------------------------------------
     def build_model(self, backbone: nn.Module) -> nn.Module:
@@ -237,11 +239,3 @@ class ExtractiveQATask(Task):
         progress: bool = False,
     ) -> list[dict[str, Any]]:
         return self.answer(model, tokenizer, dataset, None, batch_size, progress)
-
-    def summary(self, metrics: dict[str, Any]) -> str:
-        keys = ("exact_match", "f1", "n_examples")
-        return ", ".join(
-            f"{k}={metrics[k]:.2f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
-            for k in keys
-            if k in metrics
-        )

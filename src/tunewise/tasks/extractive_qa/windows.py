@@ -100,18 +100,6 @@ def encode_windows(
     return out
 
 
-@dataclass
-class RightPaddingCollator:
-    """Pads a batch on the right whatever the tokenizer's own padding side (decoder tokenizers
-    often pad left): start / end labels count tokens from the left, and decoding cuts each
-    row's logits to its first `length` positions."""
-
-    tokenizer: Any
-
-    def __call__(self, features: list[dict[str, Any]]) -> Any:
-        return self.tokenizer.pad(features, padding=True, padding_side="right", return_tensors="pt")
-
-
 def null_index(input_ids: list[int], tokenizer: Any) -> int:
     """Where "no answer in this window" points: the [CLS] token, else the first token."""
     cls_id = tokenizer.cls_token_id
@@ -129,8 +117,3 @@ def char_span_to_tokens(
     first = next(i for i in inside if offsets[i][1] > start)
     last = next(i for i in reversed(inside) if offsets[i][0] < end)
     return (first, last) if first <= last else None
-
-
-def tokens_to_char_span(offsets: list[tuple[int, int]], first: int, last: int) -> tuple[int, int]:
-    """Characters [start, end) of the context that tokens first..last cover."""
-    return offsets[first][0], offsets[last][1]

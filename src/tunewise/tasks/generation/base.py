@@ -20,7 +20,7 @@ from torch import nn
 from tunewise.config import SplitFile, TaskOptions
 from tunewise.errors import ConfigError
 from tunewise.evaluation.text_metrics import perplexity
-from tunewise.tasks.base import Task
+from tunewise.tasks.base import Task, format_summary
 from tunewise.tasks.generation import encoding
 from tunewise.tasks.generation.inference import (
     answer_nll,
@@ -42,11 +42,11 @@ class GenerationOptions(TaskOptions):
     # Final evaluation generates answers for this many examples (seeded sample) and scores them
     # with the task's metrics; 0: loss and perplexity only.
     eval_generate_samples: int = Field(32, ge=0)
-    max_new_tokens: int = Field(64, gt=0)
+    max_new_tokens: int = Field(64, gt=0)  # tokens generated per answer at most
     do_sample: bool = False  # False: greedy (or beam search with num_beams > 1)
-    temperature: float = Field(1.0, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    num_beams: int = Field(1, gt=0)
+    temperature: float = Field(1.0, gt=0)  # sampling temperature (do_sample)
+    top_p: float = Field(1.0, gt=0, le=1)  # nucleus sampling mass (do_sample)
+    num_beams: int = Field(1, gt=0)  # beam search width (1: greedy or sampling)
 
 
 class _AutoModel:
@@ -245,9 +245,6 @@ class GenerationTask(Task):
     def compute_metrics(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         return perplexity(*nll_from_logits(logits, labels, causal=not self.seq2seq))
 
-    def decode(self, logits: np.ndarray) -> list[dict[str, Any]]:
-        raise NotImplementedError("generation tasks decode generated tokens: see predict()")
-
     def generate(
         self,
         model: nn.Module,
@@ -313,9 +310,4 @@ class GenerationTask(Task):
         return [{"generated_text": t} for t in texts]
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        keys = ("loss", "perplexity", *self.headline, "n_examples")
-        return ", ".join(
-            f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
-            for k in keys
-            if k in metrics
-        )
+        return format_summary(metrics, ("loss", "perplexity", *self.headline, "n_examples"))

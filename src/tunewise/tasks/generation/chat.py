@@ -17,7 +17,7 @@ from tunewise.tasks.generation.schema import CHAT_SCHEMA
 class ChatOptions(GenerationOptions):
     type: Literal["chat"] = "chat"
     eval_generate_samples: int = Field(0, ge=0)  # > 0: ROUGE of the last assistant turn
-    max_new_tokens: int = Field(256, gt=0)
+    max_new_tokens: int = Field(256, gt=0)  # tokens generated per answer at most
 
 
 class ChatTask(GenerationTask):

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tunewise.errors import ConfigError
-
-IGNORE = -100
+from tunewise.inference.batches import IGNORE
 
 # Used when the tokenizer has no chat template. Assistant turns end with the EOS token (when the
 # tokenizer has one) so the model learns to stop.

@@ -12,16 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from tunewise.training.batching import pack_batches
+from tunewise.inference.batches import IGNORE, device_of, model_batches, sorted_batches
 
-IGNORE = -100
 LM_INPUTS = ("input_ids", "attention_mask", "labels")
-
-
-def device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _nll(logits: torch.Tensor, labels: torch.Tensor, causal: bool) -> tuple[float, int]:
@@ -57,21 +51,25 @@ def answer_nll(
     (49k for SmolLM2), which is what limits memory here, not the model.
     """
     model.eval()
-    device = device_of(model)
     rows = encoded.select_columns([c for c in LM_INPUTS if c in encoded.column_names])
     total, count = 0.0, 0
-    batches = pack_batches(encoded["length"], batch_size, max_tokens, seed=None)
-    bar = tqdm(total=len(encoded), desc="scoring", unit="ex", disable=not progress, leave=False)
-    for indices in batches:
-        batch = {k: v.to(device) for k, v in collator([rows[i] for i in indices]).items()}
+    batches = model_batches(
+        model,
+        rows,
+        encoded["length"],
+        collator,
+        batch_size,
+        max_tokens,
+        progress=progress,
+        desc="scoring",
+    )
+    for _, batch in batches:
         labels = batch.pop("labels")
         if not causal:  # the decoder's inputs are the labels shifted right
             batch["labels"] = labels
         logits = model(**batch).logits
         nll, n = _nll(logits, labels, causal)
         total, count = total + nll, count + n
-        bar.update(len(indices))
-    bar.close()
     return total, count
 
 
@@ -114,9 +112,8 @@ def generate_texts(
     kwargs = generation_kwargs(options, tokenizer, model)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[str] = [""] * len(prompts)
-    batches = pack_batches([len(p) for p in prompts], batch_size, seed=None)
-    bar = tqdm(total=len(prompts), desc="generating", unit="ex", disable=not progress, leave=False)
-    for indices in batches:
+    lengths = [len(p) for p in prompts]
+    for indices in sorted_batches(lengths, batch_size, progress=progress, desc="generating"):
         width = max(len(prompts[i]) for i in indices)
         ids = torch.full((len(indices), width), pad, dtype=torch.long)
         mask = torch.zeros((len(indices), width), dtype=torch.long)
@@ -131,6 +128,4 @@ def generate_texts(
         texts = tokenizer.batch_decode(new, skip_special_tokens=True)
         for i, text in zip(indices, texts, strict=True):
             out[i] = text.strip()
-        bar.update(len(indices))
-    bar.close()
     return out

@@ -18,7 +18,7 @@ class InstructionOptions(GenerationOptions):
     # Loss and perplexity are the usual SFT figures; set > 0 to also score generated answers
     # against the reference outputs with ROUGE.
     eval_generate_samples: int = Field(0, ge=0)
-    max_new_tokens: int = Field(256, gt=0)
+    max_new_tokens: int = Field(256, gt=0)  # tokens generated per answer at most
 
 
 class InstructionTask(GenerationTask):

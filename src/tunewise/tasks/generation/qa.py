@@ -20,7 +20,7 @@ PROMPT = (
 
 class GenerativeQAOptions(GenerationOptions):
     type: Literal["generative_qa"] = "generative_qa"
-    max_new_tokens: int = Field(32, gt=0)
+    max_new_tokens: int = Field(32, gt=0)  # tokens generated per answer at most
 
 
 class GenerativeQATask(GenerationTask):

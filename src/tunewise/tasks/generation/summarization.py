@@ -15,7 +15,7 @@ from tunewise.tasks.generation.schema import PAIR_SCHEMA
 
 class SummarizationOptions(GenerationOptions):
     type: Literal["summarization"] = "summarization"
-    max_new_tokens: int = Field(128, gt=0)
+    max_new_tokens: int = Field(128, gt=0)  # tokens generated per answer at most
 
 
 class SummarizationTask(GenerationTask):

@@ -17,7 +17,7 @@ class TranslationOptions(GenerationOptions):
     type: Literal["translation"] = "translation"
     source_language: str | None = None  # e.g. English; named in the prompt when given
     target_language: str | None = None  # e.g. German
-    max_new_tokens: int = Field(96, gt=0)
+    max_new_tokens: int = Field(96, gt=0)  # tokens generated per answer at most
 
 
 class TranslationTask(GenerationTask):

@@ -36,10 +36,13 @@ LABEL_FIELDS = ["label", "answer", "gold", "answerKey"]
 class MultipleChoiceOptions(TaskOptions):
     model_config = ConfigDict(extra="forbid")
     type: Literal["multiple_choice"] = "multiple_choice"
-    # Field names; a list means "the first of these the records have".
+    # The question's field; field names given as a list mean "the first of these the records
+    # have".
     question_field: str | list[str] = Field(default_factory=lambda: list(QUESTION_FIELDS))
     context_field: str | None = None  # optional passage put before the question (RACE style)
+    # the candidates (a list of texts)
     choices_field: str | list[str] = Field(default_factory=lambda: list(CHOICE_FIELDS))
+    # the gold candidate: its index, its text or its letter
     label_field: str | list[str] = Field(default_factory=lambda: list(LABEL_FIELDS))
 
 
@@ -144,8 +147,6 @@ class MultipleChoiceTask(Task):
         pooling = self.model_cfg.pooling
         if pooling == "auto":
             pooling = "last" if is_causal_lm(backbone.config) else "mean"
-        if getattr(backbone, "pooler", None) is not None:
-            backbone.pooler = None  # the scorer pools for itself
         return ChoiceScorer(backbone, pooling)
 
     # -- outputs ---------------------------------------------------------------------------------
@@ -225,25 +226,20 @@ class MultipleChoiceTask(Task):
     ) -> np.ndarray:
         """(examples, most candidates) scores in row order, NaN where a candidate is missing.
         Batches are length-grouped like training's; a batch is as wide as its widest example."""
-        from tqdm.auto import tqdm
-
-        from tunewise.evaluation.inference import MODEL_INPUTS, device_of
-        from tunewise.training.batching import pack_batches
+        from tunewise.inference.batches import MODEL_INPUTS, model_batches
 
         model.eval()
-        device = device_of(model)
         collate = self.collator(tokenizer)
         rows = encoded.select_columns([c for c in MODEL_INPUTS if c in encoded.column_names])
         widths = [len(ids) for ids in encoded["input_ids"]]
         out = np.full((len(encoded), max(widths)), np.nan)
-        bar = tqdm(total=len(encoded), desc="scoring", unit="ex", disable=not progress, leave=False)
-        for indices in pack_batches(encoded["length"], batch_size, seed=None):
-            batch = collate([rows[i] for i in indices])
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
+        batches = model_batches(
+            model, rows, encoded["length"], collate, batch_size, progress=progress, desc="scoring"
+        )
+        for indices, batch in batches:
+            logits = model(**batch).logits.float().cpu()
             for row, i in enumerate(indices):
                 out[i, : widths[i]] = logits[row, : widths[i]].numpy()
-            bar.update(len(indices))
-        bar.close()
         return out
 
 

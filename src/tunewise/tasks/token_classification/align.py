@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-IGNORE = -100
+from tunewise.inference.batches import IGNORE
 
 # Raw text → words, close to CoNLL-2003 / Penn Treebank tokens so a model trained on them sees
 # familiar words at prediction time. Hand-written: the library tokenizers that return character
@@ -85,17 +85,6 @@ def align_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> 
         if position is not None:
             labels[position] = word_labels[word]
     return labels
-
-
-def word_values(
-    word_ids: Sequence[int | None], token_values: Sequence[int], n_words: int, missing: int
-) -> list[int]:
-    """Per-token values (e.g. predicted label ids) back to words, read at each word's first
-    token; words with no token get `missing`. The inverse of `align_labels`."""
-    return [
-        missing if position is None else int(token_values[position])
-        for position in first_tokens(word_ids, n_words)
-    ]
 
 
 def entity_spans(

@@ -6,15 +6,12 @@ backbone and names its head `classifier`, the module every strategy trains in fu
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
-from transformers import DataCollatorForTokenClassification
 from transformers.modeling_outputs import TokenClassifierOutput
 
+from tunewise.inference.batches import IGNORE
 from tunewise.tasks.heads import BackboneHead, head_linear
-from tunewise.tasks.token_classification.align import IGNORE
 
 HEAD_MODULES = ["classifier"]
 
@@ -43,15 +40,3 @@ class TokenClassifier(BackboneHead):
                 logits.reshape(-1, self.num_labels), labels.reshape(-1), ignore_index=IGNORE
             )
         return TokenClassifierOutput(loss=loss, logits=logits)
-
-
-class RightPaddedCollator(DataCollatorForTokenClassification):
-    """Pads inputs (and labels with -100) on the right whatever the tokenizer's default, so an
-    example's first `length` logits are its own tokens' (decoders often pad on the left)."""
-
-    def torch_call(self, features: list[dict[str, Any]]) -> Any:
-        side, self.tokenizer.padding_side = self.tokenizer.padding_side, "right"
-        try:
-            return super().torch_call(features)
-        finally:
-            self.tokenizer.padding_side = side

@@ -18,6 +18,7 @@ from torch import nn
 from tunewise.config import SplitFile, TaskOptions
 from tunewise.errors import ConfigError, DataError
 from tunewise.evaluation.ner import entity_metrics
+from tunewise.inference.batches import IGNORE, RightPadCollator
 from tunewise.tasks.base import Task
 from tunewise.tasks.token_classification.align import (
     align_labels,
@@ -33,11 +34,7 @@ from tunewise.tasks.token_classification.conll import (
     to_bio,
 )
 from tunewise.tasks.token_classification.encode import encode_words
-from tunewise.tasks.token_classification.head import (
-    HEAD_MODULES,
-    RightPaddedCollator,
-    TokenClassifier,
-)
+from tunewise.tasks.token_classification.head import HEAD_MODULES, TokenClassifier
 from tunewise.tasks.token_classification.schema import SCHEMA
 
 JSON_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
@@ -58,6 +55,7 @@ class TokenClassificationTask(Task):
     name = "token_classification"
     predict_fields = ("text",)
     prepare_schema = SCHEMA
+    summary_keys = ("f1", "precision", "recall")
     Options = TokenClassificationOptions
     default_metric = "f1"
     head_modules = HEAD_MODULES
@@ -221,12 +219,10 @@ class TokenClassificationTask(Task):
         )
 
     def collator(self, tokenizer: Any) -> Any:
-        return RightPaddedCollator(tokenizer)
+        return RightPadCollator(tokenizer, label_fill=IGNORE)  # labels: word-first tokens
 
     # -- model -----------------------------------------------------------------------------------
     def build_model(self, backbone: nn.Module) -> nn.Module:
-        if getattr(backbone, "pooler", None) is not None:
-            backbone.pooler = None  # unused by a per-token head
         return TokenClassifier(backbone, len(self.labels))
 
     # -- outputs ---------------------------------------------------------------------------------
@@ -237,7 +233,7 @@ class TokenClassificationTask(Task):
         predicted = np.asarray(logits).argmax(-1)
         y_true, y_pred = [], []
         for pred, gold in zip(predicted, np.asarray(labels), strict=True):
-            keep = gold != -100
+            keep = gold != IGNORE
             y_true.append([self.labels[i] for i in gold[keep]])
             y_pred.append([self.labels[i] for i in pred[keep]])
         return entity_metrics(y_true, y_pred)
@@ -329,11 +325,3 @@ class TokenClassificationTask(Task):
                 {"entities": entities, "tokens": list(words), "tags": tags, "truncated": lost}
             )
         return out
-
-    def summary(self, metrics: dict[str, Any]) -> str:
-        keys = ("f1", "precision", "recall", "n_examples")
-        return ", ".join(
-            f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
-            for k in keys
-            if k in metrics
-        )

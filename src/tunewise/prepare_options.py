@@ -1,7 +1,8 @@
 """The `data.prepare` section: which preparation steps run, and their knobs.
 
-Kept apart from `config.py` so the data pipeline owns its options; `DataConfig.prepare` refers to
-`PrepareConfig`. Every section forbids unknown keys, like the rest of the config.
+A config module beside `config.py` (whose `DataConfig.prepare` is a `PrepareConfig`): the data
+pipeline (`tunewise.data`) reads these options and the config never imports the pipeline. Every
+section forbids unknown keys, like the rest of the config.
 """
 
 from __future__ import annotations
@@ -59,10 +60,10 @@ class DedupOptions(_Section):
 
 
 class FilterOptions(_Section):
-    min_chars: int | None = Field(None, ge=0)
-    max_chars: int | None = Field(None, gt=0)
-    min_tokens: int | None = Field(None, ge=0)
-    max_tokens: int | None = Field(None, gt=0)
+    min_chars: int | None = Field(None, ge=0)  # drop records with fewer characters
+    max_chars: int | None = Field(None, gt=0)  # drop records with more characters
+    min_tokens: int | None = Field(None, ge=0)  # drop records with fewer tokens (filter.tokenizer)
+    max_tokens: int | None = Field(None, gt=0)  # drop records with more tokens (filter.tokenizer)
     # Tokenizer (hub id, local dir or alias) that counts tokens; None: whitespace-separated words.
     tokenizer: str | None = None
     languages: list[str] | None = None  # ISO 639-1 codes to keep (py3langid); None: no filter
@@ -98,10 +99,10 @@ class PrepareConfig(_Section):
     columns: dict[str, str] = Field(default_factory=dict)
     on_error: Literal["fail", "skip"] = "fail"  # skip: bad records go to rejected.jsonl
     labels: list[str] | None = None  # allowed labels; None: any label is accepted
-    clean: CleanOptions = Field(default_factory=CleanOptions)
-    dedup: DedupOptions = Field(default_factory=DedupOptions)
-    filter: FilterOptions = Field(default_factory=FilterOptions)
-    augment: AugmentOptions | None = None
+    clean: CleanOptions = Field(default_factory=CleanOptions)  # text cleaning steps
+    dedup: DedupOptions = Field(default_factory=DedupOptions)  # exact and near-duplicate removal
+    filter: FilterOptions = Field(default_factory=FilterOptions)  # length and language filters
+    augment: AugmentOptions | None = None  # training-split augmentation (classification); None: off
     # train/validation(/test) ratios used when only one file is given; they must sum to 1
     split: list[float] = Field(default_factory=lambda: [0.8, 0.1, 0.1], min_length=2, max_length=3)
     stratify: bool = True  # keep label proportions in every split (classification)

@@ -1,0 +1,1 @@
+"""Batched inference shared by evaluation, prediction and every task's scoring loop."""

@@ -1,0 +1,127 @@
+"""One batched-inference path: length-sorted batches, the right-padding collator and the
+constants every task's scoring loop shares.
+
+Evaluation, prediction, span decoding, multiple choice, perplexity and generation all walk
+their examples with `sorted_batches` (or `model_batches`, which also collates and moves each
+batch to the model's device): examples of similar length share a batch (little padding) and
+results go back to input order by index. Training packs its batches with the same
+`pack_batches` (`training/batching.py` shuffles their order per epoch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+IGNORE = -100  # label of a position that carries no loss (padding, prompt tokens, sub-tokens)
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def device_of(model: Any) -> Any:
+    """The device of the model's (first) parameters."""
+    return next(model.parameters()).device
+
+
+def pack_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    max_tokens: int | None = None,
+    seed: int | None = 0,
+) -> list[list[int]]:
+    """Indices grouped into batches of similar length.
+
+    Examples are sorted by length (ties broken at random when `seed` is given, in index order
+    otherwise); consecutive runs then form batches of at most `batch_size` examples, or, with
+    `max_tokens`, batches whose padded size (examples × longest) stays within the budget. An
+    example longer than the budget gets a batch of its own.
+
+    Written here because neither HF Trainer nor `datasets` packs batches by a padded-token
+    budget: Trainer's `group_by_length` only reorders fixed-count batches.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if seed is None:
+        order = np.argsort(lengths, kind="stable")
+    else:
+        jitter = np.random.default_rng(seed).random(len(lengths))
+        order = np.lexsort((jitter, lengths))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for idx in order.tolist():
+        n = lengths[idx]
+        grown = max(longest, n)
+        full = (len(current) + 1) * grown > max_tokens if max_tokens else len(current) >= batch_size
+        if current and full:
+            batches.append(current)
+            current, grown = [], n
+        current.append(idx)
+        longest = grown
+    if current:
+        batches.append(current)
+    return batches
+
+
+def sorted_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    max_tokens: int | None = None,
+    *,
+    progress: bool = False,
+    desc: str = "predicting",
+    unit: str = "ex",
+) -> Iterator[list[int]]:
+    """Indices of length-sorted batches (deterministic order), with an optional progress bar."""
+    bar = tqdm(total=len(lengths), desc=desc, unit=unit, disable=not progress, leave=False)
+    try:
+        for indices in pack_batches(lengths, batch_size, max_tokens, seed=None):
+            yield indices
+            bar.update(len(indices))
+    finally:
+        bar.close()
+
+
+def model_batches(
+    model: Any,
+    rows: Any,
+    lengths: Sequence[int],
+    collator: Any,
+    batch_size: int,
+    max_tokens: int | None = None,
+    *,
+    keys: Sequence[str] | None = None,
+    progress: bool = False,
+    desc: str = "predicting",
+    unit: str = "ex",
+) -> Iterator[tuple[list[int], dict[str, Any]]]:
+    """(indices, collated batch on the model's device) for length-sorted batches of `rows` (a
+    dataset or list); `keys` keeps only those entries of each collated batch."""
+    device = device_of(model)
+    for indices in sorted_batches(
+        lengths, batch_size, max_tokens, progress=progress, desc=desc, unit=unit
+    ):
+        batch = collator([rows[i] for i in indices])
+        yield indices, {k: v.to(device) for k, v in batch.items() if keys is None or k in keys}
+
+
+class RightPadCollator:
+    """Pads a batch on the right whatever the tokenizer's own padding side (decoder tokenizers
+    often pad left), so an example's first `length` positions are its own tokens; list-valued
+    `labels` are padded with the task's `label_fill` (token labels: IGNORE). Scalar labels
+    (QA's start / end positions) pass through. The padding itself is transformers'
+    DataCollatorForTokenClassification."""
+
+    def __init__(self, tokenizer: Any, label_fill: int = IGNORE) -> None:
+        from transformers import DataCollatorForTokenClassification
+
+        self.tokenizer = tokenizer
+        self.pad = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=label_fill)
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        side, self.tokenizer.padding_side = self.tokenizer.padding_side, "right"
+        try:
+            return self.pad(features)
+        finally:
+            self.tokenizer.padding_side = side
