@@ -104,7 +104,10 @@ def test_predict_input_file_writes_one_prediction_per_line_in_order(trained, wor
     rows = [json.loads(line) for line in lines]
     for row in rows:
         assert row["label"] in ("neg", "pos")
-        assert 0.5 <= row["score"] <= 1.0
+        # the score is the predicted label's probability: the largest, and the scores sum to 1
+        assert row["score"] == pytest.approx(row["scores"][row["label"]], abs=1e-6)
+        assert row["score"] == max(row["scores"].values())
+        assert sum(row["scores"].values()) == pytest.approx(1.0, abs=1e-4)
     # line i belongs to input i: compare with predicting each text on its own
     predictor = tunewise.load(run)
     alone = [predictor.predict([text])[0] for text in INPUTS]

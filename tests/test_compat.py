@@ -74,16 +74,37 @@ def test_cli_strategies_prints_the_matrix_as_json_and_text(probes):
     assert "probe_generative" in text and "no[" in text and "adapter" in text
 
 
-@pytest.mark.parametrize("strategy", ["lora", "full", "bitfit", "partial"])
-def test_merge_reproduces_logits(strategy, toy_data, tmp_path, tiny_bert):
+@pytest.mark.parametrize("strategy", ["lora", "ia3", "diff_pruning"])
+def test_merge_folds_the_update_into_plain_weights(strategy, toy_data, tmp_path, tiny_bert):
+    """Strategies whose merge builds a new model: the same logits from a plain PooledClassifier
+    whose parameters are exactly the untouched task model's (no adapter tensors left), and not
+    the base model's (the trained update is in the weights)."""
+    plain, _, _ = build(tiny_bert, toy_data, tmp_path / "plain", "full")
     built, task, train = build(tiny_bert, toy_data, tmp_path, strategy)
     batch = batch_of(task, built.tokenizer, train)
+    base = logits_of(plain.model, batch)
     train_steps(built.model, batch, steps=4, lr=1e-2)
     before = logits_of(built.model, batch)
     merged = built.strategy.merge(built.model)
     assert type(merged).__name__ == "PooledClassifier"
-    assert not [n for n, _ in merged.named_parameters() if "lora" in n]
+    names = {n for n, _ in merged.named_parameters()}
+    assert names == {n for n, _ in plain.model.named_parameters()}
     torch.testing.assert_close(logits_of(merged, batch), before, atol=1e-4, rtol=0)
+    assert not torch.allclose(logits_of(merged, batch), base, atol=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["full", "bitfit", "partial"])
+def test_merge_keeps_what_trained_in_place(strategy, toy_data, tmp_path, tiny_bert):
+    """Strategies that train the model's own tensors: merge hands back the trained model
+    itself (nothing reloaded from the base weights)."""
+    built, task, train = build(tiny_bert, toy_data, tmp_path, strategy)
+    batch = batch_of(task, built.tokenizer, train)
+    trained = {n: p.detach().clone() for n, p in built.model.named_parameters()}
+    train_steps(built.model, batch, steps=4, lr=1e-2)
+    merged = built.strategy.merge(built.model)
+    assert merged is built.model
+    changed = [n for n, p in merged.named_parameters() if not torch.equal(p, trained[n])]
+    assert changed and all(p.requires_grad for n, p in merged.named_parameters() if n in changed)
 
 
 def test_qlora_on_cpu_explains_why(toy_data, tmp_path, tiny_bert):

@@ -136,4 +136,4 @@ def test_minilm_multiple_choice_on_bbc_headlines(tmp_path):
     )
     assert val["n_examples"] == 100 and val["chance_accuracy"] == pytest.approx(0.25)
     assert val["accuracy"] > 0.45  # well above chance after one epoch of 400 examples
-    assert val["mrr"] >= val["accuracy"]
+    # (MRR's agreement with predict's rankings is checked in test_task_multiple_choice.py)

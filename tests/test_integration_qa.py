@@ -67,7 +67,6 @@ def test_minilm_extractive_qa_xquad(tmp_path: Path) -> None:
     records = read_qa(held)
     assert result.manifest["training"]["n_train"] == 786
     assert metrics["n_examples"] == len(records) == 139
-    assert 0 <= metrics["exact_match"] <= metrics["f1"] <= 100
 
     # Recompute from the raw predictions of the saved run (Predictor.predict path).
     preds = result.load().predict(

@@ -190,11 +190,15 @@ def test_lora_unknown_target_module_lists_available_names(
 @pytest.mark.parametrize(("key", "strategy"), APPLICABLE)
 def test_count_parameters_matches_a_direct_count(key, strategy, toy_data, tmp_path, request):
     built, _, _ = build(request.getfixturevalue(key), toy_data, tmp_path, strategy)
-    params = list(built.model.parameters())  # each shared tensor once
-    total = sum(p.numel() for p in params)
-    trainable = sum(p.numel() for p in params if p.requires_grad)
     report = count_parameters(built.model)
-    assert (report.trainable, report.total) == (trainable, total)
+    total, trainable = report.total, report.trainable
+    head = 32 * 2 + 2  # the classifier: hidden 32 → 2 labels, with bias
+    if strategy == "full":  # transformers' own count of the backbone, plus the head
+        assert (trainable, total) == (total, built.model.backbone.num_parameters() + head)
+    elif strategy == "frozen":
+        assert trainable == head
+    else:
+        assert head < trainable < total
     assert report.percent == pytest.approx(100.0 * trainable / total)
     assert report.as_dict() == {
         "trainable": trainable,

@@ -16,6 +16,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _checkpoint_choice(train: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """Which split chose the saved weights, and which split no choice was made on."""
+    split = train.get("best_checkpoint_split")
+    if not split:
+        chosen = "the last step (no per-epoch evaluation chose among epochs)"
+    else:
+        chosen = f"the best epoch by {split} {train.get('best_checkpoint_metric', '')}".rstrip()
+    if "test" in metrics:
+        return f"{chosen}; the test metrics are on data no choice was made on"
+    if split:
+        return f"{chosen}; no test split given, so the {split} figures are the ones it chose on"
+    return chosen
+
+
 def write_report(run_dir: Path, manifest: dict[str, Any], plots: dict[str, Path]) -> Path:
     params = manifest["strategy"]["parameters"]
     train = manifest["training"]
@@ -34,6 +48,7 @@ def write_report(run_dir: Path, manifest: dict[str, Any], plots: dict[str, Path]
         f"| optimizer steps | {train['steps']:,} ({train['epochs']:g} epochs) |",
         f"| wall time (training) | {train['train_seconds']:.1f} s |",
         f"| real (non-pad) tokens/s | {train['real_tokens_per_second']:,.0f} |",
+        f"| checkpoint | {_checkpoint_choice(train, manifest['metrics'])} |",
         "",
     ]
     for split, metrics in manifest["metrics"].items():

@@ -143,6 +143,8 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "real_tokens_per_second": round(trainer.real_tokens_seen / max(runtime, 1e-9), 1),
         "final_train_loss": output.training_loss,
         "best_checkpoint_metric": cfg.eval.metric or task.default_metric,
+        # the split whose metric chose the checkpoint (None: the last step, no per-epoch eval)
+        "best_checkpoint_split": "validation" if cfg.eval.each_epoch else None,
     }
     weights = save_trained(model, run_dir)
     built.tokenizer.save_pretrained(run_dir / "tokenizer")
