@@ -29,6 +29,9 @@ WORK = ROOT / "benchmarks" / "work"
 PEAK_FLOPS = float(os.environ.get("TUNEWISE_PEAK_FLOPS", 161e9))
 NON_EMBEDDING_PARAMS = 10.8e6
 REFERENCE = {"dev_accuracy": 0.8865, "real_tokens_per_second": 1375, "seconds": 652.2}
+# --held-out: (tuning half, report half) of dev.tsv (benchmarks/heldout.py, seed 0); runs then
+# validate (and pick checkpoints) on the tuning half and report the other half as `test`.
+HELD_OUT: tuple[Path, Path] | None = None
 
 # Token-budget batches (see training/batching.py): SST-2 sentences are ~13 tokens, so 32-example
 # batches underfeed the matrix units. Fewer, larger steps get a larger learning rate.
@@ -42,6 +45,14 @@ STRATEGIES = {
 
 
 def base_config(out: Path, train_samples: int | None, **training) -> dict:
+    if HELD_OUT:
+        data = {"train": str(SST2 / "train.tsv"), "validation": str(HELD_OUT[0])}
+        data |= {"test": str(HELD_OUT[1]), "text_column": ["sentence", "content"]}
+        return {**_config(out, train_samples, **training), "data": data}
+    return _config(out, train_samples, **training)
+
+
+def _config(out: Path, train_samples: int | None, **training) -> dict:
     return {
         "model": {"name": "minilm", "max_length": 128},
         "task": {"type": "classification"},
@@ -79,6 +90,12 @@ def child_tunewise(cfg: dict) -> dict:
     return {
         "status": "ok",
         "dev_accuracy": result.metrics["validation"]["accuracy"],
+        # the report half of dev (--held-out): no choice was made on it
+        **(
+            {"report_accuracy": result.metrics["test"]["accuracy"]}
+            if "test" in result.metrics
+            else {}
+        ),
         "trainable_params": p["trainable"],
         "trainable_percent": p["percent"],
         "learning_rate": t["learning_rate"],
@@ -231,6 +248,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--only", choices=["strategies", "baseline"], default=None)
+    ap.add_argument(
+        "--held-out", action="store_true", help="validate on half of dev, report the other half"
+    )
     ap.add_argument("--train-samples", type=int, default=None, help="strategies: subset size")
     ap.add_argument("--baseline-samples", type=int, default=3000)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
@@ -247,6 +267,11 @@ def main() -> None:
         return
     if not SST2.is_dir():
         sys.exit(f"SST-2 not found at {SST2} (the benchmark reads ../shared/data in place)")
+    if args.held_out:
+        from heldout import split_halves
+
+        global HELD_OUT
+        HELD_OUT = split_halves(SST2 / "dev.tsv", seed=0)
     path = RESULTS / "sst2.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     results["machine"] = {"cores": os.cpu_count(), "peak_flops": PEAK_FLOPS, "reference": REFERENCE}
