@@ -97,6 +97,9 @@ class Strategy(ABC):
     base_learning_rate: ClassVar[float]
     lr_max_scale: ClassVar[float] = 3.0
     lr_reference_steps: ClassVar[int] = 4000
+    # training.packing puts a batch's examples in one row; strategies that add inputs per row
+    # (virtual tokens) cannot share them.
+    supports_packing: ClassVar[bool] = True
 
     def __init__(self, options: StrategyOptions) -> None:
         self.options = options

@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tunewise.training.batching import pack_batches
+from tunewise.training.lm_loss import causal_nll, supports_position_loss
 
 IGNORE = -100
 LM_INPUTS = ("input_ids", "attention_mask", "labels")
@@ -53,8 +54,8 @@ def answer_nll(
 ) -> tuple[float, int]:
     """Summed NLL over every labelled (answer) token of a tokenized dataset, and their count.
 
-    `max_tokens` bounds padded tokens per batch: a batch's logits are tokens × vocabulary floats
-    (49k for SmolLM2), which is what limits memory here, not the model.
+    `max_tokens` bounds padded tokens per batch. Causal LMs project only the answer positions onto
+    the vocabulary (`training.lm_loss`); seq2seq logits cover the target tokens alone.
     """
     model.eval()
     device = device_of(model)
@@ -65,10 +66,13 @@ def answer_nll(
     for indices in batches:
         batch = {k: v.to(device) for k, v in collator([rows[i] for i in indices]).items()}
         labels = batch.pop("labels")
-        if not causal:  # the decoder's inputs are the labels shifted right
-            batch["labels"] = labels
-        logits = model(**batch).logits
-        nll, n = _nll(logits, labels, causal)
+        if causal and supports_position_loss(model):  # no (tokens x vocabulary) logits
+            nll_t, n = causal_nll(model, {**batch, "use_cache": False}, labels)
+            nll = float(nll_t)
+        else:
+            if not causal:  # the decoder's inputs are the labels shifted right
+                batch["labels"] = labels
+            nll, n = _nll(model(**batch).logits, labels, causal)
         total, count = total + nll, count + n
         bar.update(len(indices))
     bar.close()
