@@ -9,7 +9,9 @@ on every linear layer of the blocks; max length 256; batch 4; lr 1.5e-3 linear; 
 AdamW; 2 threads; seed 0. Variants, each in its own process (so peak memory is its own):
 - `hf_loss`: transformers' own loss (every position projected onto the vocabulary), as before;
 - `answer_loss`: tunewise's default: answer positions only, chunked (training/lm_loss.py);
-- `packed`: answer_loss + training.packing (a batch's examples in one row, no padding).
+- `packed`: answer_loss + training.packing (a batch's examples in one row, no padding);
+- `lean`: answer_loss with tunewise's LoRA default dropout (0: no masked copy of each adapted
+  layer's input).
 Peak memory is the child's VmHWM (resident high-water mark; model loading included). Real
 tokens/s counts non-pad tokens trained on. Results: benchmarks/results/sft_speed.{json,md}.
 """
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca-en-demo" / "train.json"
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work" / "sft_speed"
-VARIANTS = ("hf_loss", "answer_loss", "packed")
+VARIANTS = ("hf_loss", "answer_loss", "packed", "lean")
 
 
 def vm_hwm_mb() -> float:
@@ -57,7 +59,12 @@ def child(variant: str, n_train: int, n_eval: int) -> dict[str, Any]:
         "model": {"name": "smollm2-135m", "max_length": 256},
         "task": {"type": "instruction", "eval_generate_samples": 0},
         "data": {"train": str(files["train"]), "validation": str(files["held"])},
-        "strategy": {"name": "lora", "r": 8, "alpha": 16, "dropout": 0.1},
+        "strategy": {
+            "name": "lora",
+            "r": 8,
+            "alpha": 16,
+            "dropout": 0.0 if variant == "lean" else 0.1,
+        },
         "training": {
             "epochs": 1,
             "batch_size": 4,
