@@ -123,6 +123,9 @@ class TrainingConfig(Section):
     early_stopping_patience: int | None = Field(None, gt=0)  # evaluations without improvement
     logging_steps: int = Field(10, gt=0)  # optimizer steps between loss logs
     num_threads: int | None = Field(None, gt=0)  # torch CPU threads; None: torch's default
+    # Causal-LM generation tasks: the examples of a batch share one row (positions restart per
+    # example, attention stays inside it), so no padding is computed; same loss as unpacked.
+    packing: bool = False
 
 
 class EvalConfig(Section):
@@ -202,7 +205,24 @@ def validate_config(raw: dict[str, Any], where: str = "config") -> Config:
     cfg.strategy = _validate_section(
         strategy_cls.Options, _own_strategy_options(cfg.strategy.model_dump()), "strategy", where
     )
+    if cfg.training.packing:
+        _check_packing(task_cls, strategy_cls, where)
     return cfg
+
+
+def _check_packing(task_cls: type, strategy_cls: type, where: str) -> None:
+    if not task_cls.supports_packing:
+        raise ConfigError(
+            f"Invalid config ({where}): 'training.packing' is for causal-LM generation tasks "
+            f"(instruction, chat, generative_qa, summarization, translation), not "
+            f"'{task_cls.name}'."
+        )
+    if not strategy_cls.supports_packing:
+        raise ConfigError(
+            f"Invalid config ({where}): 'training.packing' cannot be used with strategy "
+            f"'{strategy_cls.name}': its virtual tokens would be shared by every example packed "
+            "into a row. Use lora, ia3 or full, or turn packing off."
+        )
 
 
 def _own_strategy_options(options: dict[str, Any]) -> dict[str, Any]:

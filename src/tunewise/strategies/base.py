@@ -97,6 +97,9 @@ class Strategy(ABC):
     # What the advisor knows about this strategy (measured numbers, each with its source). The
     # default declares nothing, and the advisor says so in its reasons.
     advisor: ClassVar[AdvisorFacts] = AdvisorFacts()
+    # training.packing puts a batch's examples in one row; strategies that add inputs per row
+    # (virtual tokens) cannot share them.
+    supports_packing: ClassVar[bool] = True
 
     def __init__(self, options: StrategyOptions) -> None:
         self.options = options

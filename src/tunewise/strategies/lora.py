@@ -23,7 +23,10 @@ class LoraOptions(StrategyOptions):
     name: Literal["lora"] = "lora"
     r: int = Field(8, gt=0)  # rank: capacity of the update vs. parameters trained
     alpha: float = Field(16, gt=0)  # scale of the update is alpha / r
-    dropout: float = Field(0.1, ge=0, lt=1)  # dropout on the adapted layers' input
+    # Dropout on each adapted layer's input. Off by default: on CPU its masks and copies took 35%
+    # of a minilm LoRA step (torch.profiler; 36 adapted layers), which made LoRA slower than
+    # full fine-tuning. Turn it on (0.05-0.1) where a small dataset needs the regularisation.
+    dropout: float = Field(0.0, ge=0, lt=1)
     # Leaf names of the linear layers to adapt (e.g. [query, value]); None: all inside blocks.
     target_modules: list[str] | None = None
     use_rslora: bool = False  # rank-stabilised scaling alpha / sqrt(r)
@@ -39,12 +42,15 @@ class LoraStrategy(Strategy):
         prior=-0.7,  # sweep_sst2_4000.json
         short_prior=-13.4,  # sweep_sst2_1000.json: zero-initialised updates lag on short runs
         # full's activations plus a dropout copy of every adapted layer's input (~10 hidden widths
-        # per token and block for BERT/LLaMA-like blocks). The measured minilm LoRA peak (2,416
-        # MB) is ~0.5 GB above this; a fitted 73 would, wrongly, put LoRA above full fine-tuning
-        # on billion-parameter models, where weights and Adam moments dominate.
+        # per token and block for BERT/LLaMA-like blocks), as measured with dropout 0.1; the
+        # default 0 makes no copy, so this now over-estimates. The measured minilm LoRA peak
+        # (2,416 MB) is ~0.5 GB above this; a fitted 73 would, wrongly, put LoRA above full
+        # fine-tuning on billion-parameter models, where weights and Adam moments dominate.
         activation_factor=44.0,
         flops_factor=4.0,  # forward 2N + activation gradients 2N; weight gradients are tiny
-        mfu=0.412,  # sst2.json
+        # sst2.json, measured with the earlier default dropout 0.1; dropout 0 (now the default)
+        # ran a profiled step 1.48x faster (docs/speed.md): benchmarks/peft_speed.py re-measures.
+        mfu=0.412,
         family="reparam",
         preferred_for_generation=True,  # Hu et al. 2021; Dettmers et al. 2023
         source=f"{SST}; {SW}; {SW1}",

@@ -99,6 +99,7 @@ class VirtualTokenStrategy(Strategy):
     """Base of the three prompt-learning strategies; subclasses build the peft config."""
 
     prepends: ClassVar[bool] = True
+    supports_packing: ClassVar[bool] = False  # one row's examples would share the virtual tokens
     lr_max_scale = 1.0  # already large rates; the head trains at the same rate
 
     @classmethod

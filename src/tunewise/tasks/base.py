@@ -31,6 +31,7 @@ class Task(ABC):
     # Properties strategies check for compatibility (see `strategies.base.Strategy.incompatible`):
     token_level: ClassVar[bool] = False  # outputs aligned to input tokens (NER, extractive QA)
     generative: ClassVar[bool] = False  # trains/evaluates a language-model head on text
+    supports_packing: ClassVar[bool] = False  # training.packing: a batch's examples in one row
     # Evaluate the untrained model on the validation split too, so the run records "before" next
     # to "after" (`loss_before`, `perplexity_before`...): LM tasks, whose base model already scores.
     evaluate_before_training: ClassVar[bool] = False
@@ -83,6 +84,21 @@ class Task(ABC):
         """User-facing predictions from the logits of the default `predict`, one dict per
         example. Tasks whose `predict` works another way (generation) do not need it."""
         raise NotImplementedError(f"{type(self).__name__} overrides predict() instead of decode()")
+
+    def packed_collator(self, tokenizer: Any) -> Any:
+        """The collator for `training.packing: true` (a batch's examples in one row); tasks that
+        cannot pack raise a ConfigError saying why."""
+        from tunewise.errors import ConfigError
+
+        raise ConfigError(
+            f"training.packing is for causal-LM generation tasks (instruction, chat, "
+            f"generative_qa, summarization, translation); task '{self.name}' cannot pack."
+        )
+
+    def loss_module(self, model: nn.Module) -> Callable[..., Any] | None:
+        """A loss the Trainer computes instead of the model's own (`loss(model, inputs,
+        num_items_in_batch)`), e.g. causal LMs' answer-positions-only loss; None: the model's."""
+        return None
 
     def label_counts(self, dataset: Any) -> dict[str, int]:
         """Examples per label, for the manifest and data report ({} when labels don't apply)."""

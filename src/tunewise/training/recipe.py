@@ -222,7 +222,9 @@ def _make_trainer(
     trainer = TunewiseTrainer(
         model=model,
         args=args,
-        data_collator=task.collator(tokenizer),
+        data_collator=(
+            task.packed_collator(tokenizer) if cfg.training.packing else task.collator(tokenizer)
+        ),
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
@@ -230,6 +232,7 @@ def _make_trainer(
         callbacks=callbacks,
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
+        loss_module=task.loss_module(model),
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(CompactProgress())

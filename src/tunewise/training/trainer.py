@@ -5,6 +5,7 @@ early stopping, TensorBoard — is the Trainer's own, configured from `TrainingC
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,19 @@ OPTIMIZERS = {
 
 
 class TunewiseTrainer(Trainer):
-    """Trainer whose dataloaders group examples by length (optionally under a token budget)."""
+    """Trainer whose dataloaders group examples by length (optionally under a token budget), and
+    whose loss may come from a task's loss module (e.g. causal LMs: answer positions only)."""
 
-    def __init__(self, *args: Any, max_tokens_per_batch: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        max_tokens_per_batch: int | None = None,
+        loss_module: Callable[..., torch.Tensor] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.max_tokens_per_batch = max_tokens_per_batch
+        self.loss_module = loss_module
         self.real_tokens_seen = 0
 
     def _loader(self, dataset: Any, batch_size: int, training: bool) -> DataLoader:
@@ -62,10 +71,30 @@ class TunewiseTrainer(Trainer):
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         return self._loader(dataset, self.args.eval_batch_size, training=False)
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        if model.training and "attention_mask" in inputs:
-            self.real_tokens_seen += int(inputs["attention_mask"].sum())
-        return super().compute_loss(model, inputs, *args, **kwargs)
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        if model.training:
+            self.real_tokens_seen += real_tokens(inputs)
+        if self.loss_module is None or (return_outputs and not self.args.prediction_loss_only):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = self.loss_module(model, inputs, num_items_in_batch)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes  # as Trainer does for a model's own loss
+        return (loss, {"loss": loss}) if return_outputs else loss
+
+
+def real_tokens(inputs: dict[str, Any]) -> int:
+    """Non-pad tokens of a batch: the attention mask's ones, or every token of a packed row
+    (packed batches carry position ids and no mask)."""
+    if inputs.get("attention_mask") is not None:
+        return int(inputs["attention_mask"].sum())
+    ids = inputs.get("input_ids")
+    return int(ids.numel()) if ids is not None else 0
 
 
 class CompactProgress(ProgressCallback):

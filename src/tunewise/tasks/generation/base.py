@@ -66,6 +66,7 @@ class GenerationTask(Task):
     greater_is_better = False
     head_modules: ClassVar[list[str]] = []
     generative = True
+    supports_packing = True  # training.packing (causal models; seq2seq refuse at load)
     evaluate_before_training = True  # the base model already scores: record before vs after
     auto_model = _AutoModel()  # type: ignore[assignment]
     # The field a bare string fills in `predict`, and the one shortened when a prompt is too long.
@@ -237,6 +238,26 @@ class GenerationTask(Task):
 
         # Pads input_ids / attention_mask with the tokenizer and labels with -100, per batch.
         return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=encoding.IGNORE)
+
+    def loss_module(self, model: nn.Module) -> Any:
+        """Causal LMs: the loss on answer positions only, their logits in chunks (see
+        training/lm_loss.py); seq2seq models score only the target already."""
+        from tunewise.training.lm_loss import AnswerOnlyLoss, supports_position_loss
+
+        return AnswerOnlyLoss() if not self.seq2seq and supports_position_loss(model) else None
+
+    def packed_collator(self, tokenizer: Any) -> Any:
+        """One row per batch: examples concatenated, position ids restarting at each, the first
+        label of each example ignored; attention stays inside an example (transformers builds a
+        block-diagonal causal mask from the restarting position ids when no mask is given)."""
+        from transformers import DataCollatorWithFlattening
+
+        if self.seq2seq:
+            raise ConfigError(
+                "training.packing needs a decoder-only (causal) model; encoder-decoder models "
+                f"such as '{self.model_cfg.name}' keep padded batches."
+            )
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=encoding.IGNORE)
 
     # -- outputs -----------------------------------------------------------------------------------
     def trainer_metrics(self) -> None:

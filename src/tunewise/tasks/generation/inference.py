@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from tunewise.inference.batches import IGNORE, device_of, model_batches, sorted_batches
+from tunewise.training.lm_loss import causal_nll, supports_position_loss
 
 LM_INPUTS = ("input_ids", "attention_mask", "labels")
 
@@ -47,8 +48,8 @@ def answer_nll(
 ) -> tuple[float, int]:
     """Summed NLL over every labelled (answer) token of a tokenized dataset, and their count.
 
-    `max_tokens` bounds padded tokens per batch: a batch's logits are tokens × vocabulary floats
-    (49k for SmolLM2), which is what limits memory here, not the model.
+    `max_tokens` bounds padded tokens per batch. Causal LMs project only the answer positions onto
+    the vocabulary (`training.lm_loss`); seq2seq logits cover the target tokens alone.
     """
     model.eval()
     rows = encoded.select_columns([c for c in LM_INPUTS if c in encoded.column_names])
@@ -65,10 +66,13 @@ def answer_nll(
     )
     for _, batch in batches:
         labels = batch.pop("labels")
-        if not causal:  # the decoder's inputs are the labels shifted right
-            batch["labels"] = labels
-        logits = model(**batch).logits
-        nll, n = _nll(logits, labels, causal)
+        if causal and supports_position_loss(model):  # no (tokens x vocabulary) logits
+            nll_t, n = causal_nll(model, {**batch, "use_cache": False}, labels)
+            nll = float(nll_t)
+        else:
+            if not causal:  # the decoder's inputs are the labels shifted right
+                batch["labels"] = labels
+            nll, n = _nll(model(**batch).logits, labels, causal)
         total, count = total + nll, count + n
     return total, count
 

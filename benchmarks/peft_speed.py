@@ -1,0 +1,179 @@
+"""Is parameter-efficient training cheaper? Every strategy vs full fine-tuning, side by side.
+
+    python benchmarks/peft_speed.py            # SST-2, minilm, 4,000 examples, 1 epoch (~8 min)
+    python benchmarks/peft_speed.py --quick    # 400 examples, 3 strategies: a smoke test
+
+Each strategy trains in its own process (peak memory is its own VmHWM, model loading included)
+with its defaults, on the same 4,000 SST-2 training sentences (seeded), 1 epoch, 2,048-token
+batches, 2 threads. Accuracy is reported on the *report half* of the SST-2 dev set: the dev set is
+split once (seed 0) into a tuning half, which defaults may be chosen on, and a report half, which
+no choice is made on. `lora_dropout0.1` is LoRA with the previous default dropout.
+
+MFU counts the matmul FLOPs a strategy really needs per real token, as multiples of N (non-
+embedding parameters; 10.8M for minilm): full 6N (forward 2N, activation gradients 2N, weight
+gradients 2N); strategies that train no block weights skip the weight gradients (4N); frozen needs
+no backward pass through the backbone (2N); partial (top 2 of 6 blocks) 2N + 4N x 2/6. The few
+FLOPs of the adapters themselves are left out. Ceiling: 161 GFLOP/s (fp32 matmul, 2 cores, see
+../shared/reference/machine-and-models.md). Results: benchmarks/results/peft_speed.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SST2 = ROOT.parent / "shared" / "data" / "sst2"
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / "work" / "peft_speed"
+PEAK_FLOPS = 161e9
+N_PARAMS = 10.8e6
+FLOPS_PER_TOKEN = {"full": 6.0, "frozen": 2.0, "partial": 2 + 4 * 2 / 6}  # others: 4N
+STRATEGIES = {
+    "full": {"name": "full"},
+    "lora": {"name": "lora"},
+    "lora_dropout0.1": {"name": "lora", "dropout": 0.1},
+    "ia3": {"name": "ia3"},
+    "adapter": {"name": "adapter"},
+    "bitfit": {"name": "bitfit"},
+    "prompt_tuning": {"name": "prompt_tuning"},
+    "partial": {"name": "partial"},
+    "frozen": {"name": "frozen"},
+}
+
+
+def report_half() -> Path:
+    """The half of SST-2 dev that no default was chosen on (seed 0), as JSONL."""
+    import csv
+
+    with (SST2 / "dev.tsv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    order = list(range(len(rows)))
+    random.Random(0).shuffle(order)
+    text_key = "sentence" if "sentence" in rows[0] else "content"
+    picked = [rows[i] for i in sorted(order[len(order) // 2 :])]
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = WORK / "dev_report_half.jsonl"
+    path.write_text(
+        "".join(json.dumps({"text": r[text_key], "label": r["label"]}) + "\n" for r in picked)
+    )
+    return path
+
+
+def vm_hwm_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(name: str, n_train: int) -> dict[str, Any]:
+    import tunewise
+
+    cfg = {
+        "model": {"name": "minilm", "max_length": 128},
+        "task": {"type": "classification"},
+        "data": {
+            "train": str(SST2 / "train.tsv"),
+            "validation": str(report_half()),
+            "text_column": ["sentence", "text"],
+        },
+        "strategy": STRATEGIES[name],
+        "training": {
+            "epochs": 1,
+            "max_train_samples": n_train,
+            "max_tokens_per_batch": 2048,
+            "num_threads": 2,
+        },
+        "eval": {"each_epoch": False, "batch_size": 128},
+        "output_dir": str(WORK / f"run-{name}"),
+        "seed": 0,
+    }
+    result = tunewise.finetune(cfg, overwrite=True)
+    t, p = result.manifest["training"], result.manifest["strategy"]["parameters"]
+    flops = FLOPS_PER_TOKEN.get(STRATEGIES[name]["name"], 4.0) * N_PARAMS
+    return {
+        "strategy": name,
+        "report_accuracy": round(result.metrics["validation"]["accuracy"], 4),
+        "trainable_percent": p["percent"],
+        "learning_rate": t["learning_rate"],
+        "steps": t["steps"],
+        "train_seconds": t["train_seconds"],
+        "real_tokens_per_second": t["real_tokens_per_second"],
+        "mfu": round(flops * t["real_tokens_per_second"] / PEAK_FLOPS, 4),
+        "peak_rss_mb": round(vm_hwm_mb(), 1),
+    }
+
+
+def markdown(out: dict[str, Any]) -> str:
+    full = next((r for r in out["runs"] if r["strategy"] == "full"), None)
+    lines = [
+        "# Parameter-efficient vs full fine-tuning: SST-2, minilm",
+        "",
+        f"{out['setup']}. Load average {out['load_average']['start']} at the start, "
+        f"{out['load_average']['end']} at the end.",
+        "",
+        "| strategy | report acc | trainable % | real tok/s | × full | MFU | peak RSS MB "
+        "| × full |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in out["runs"]:
+        speed = r["real_tokens_per_second"] / full["real_tokens_per_second"] if full else 1
+        memory = r["peak_rss_mb"] / full["peak_rss_mb"] if full else 1
+        lines.append(
+            f"| {r['strategy']} | {r['report_accuracy']:.4f} | {r['trainable_percent']:.2f} | "
+            f"{r['real_tokens_per_second']:,.0f} | {speed:.2f} | {r['mfu']:.0%} | "
+            f"{r['peak_rss_mb']:,.0f} | {memory:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    n_train = 400 if args.quick else 4000
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child, n_train)), flush=True)
+        return
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    names = ["full", "lora", "frozen"] if args.quick else args.strategies.split(",")
+    start = round(os.getloadavg()[0], 2)
+    runs = []
+    for name in names:
+        cmd = [sys.executable, __file__, "--child", name] + (["--quick"] if args.quick else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+        runs.append(json.loads(line[len("RESULT ") :]))
+        print(json.dumps(runs[-1]), flush=True)
+    out = {
+        "benchmark": "every strategy vs full fine-tuning, SST-2, minilm",
+        "setup": (
+            f"{os.cpu_count()} CPU cores, {n_train} SST-2 training sentences, 1 epoch, 2,048-token "
+            f"batches, 2 threads, each strategy's defaults; accuracy on the 436-sentence report "
+            f"half of dev; {time.strftime('%Y-%m-%d')}"
+        ),
+        "quick": args.quick,
+        "load_average": {"start": start, "end": round(os.getloadavg()[0], 2)},
+        "runs": runs,
+    }
+    stem = "peft_speed_quick" if args.quick else "peft_speed"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown(out))
+    print(markdown(out))
+
+
+if __name__ == "__main__":
+    main()

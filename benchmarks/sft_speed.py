@@ -1,0 +1,160 @@
+"""Lean generative training: smollm2-135m LoRA SFT on alpaca-en-demo, side by side in one run.
+
+    python benchmarks/sft_speed.py           # 288 train / 100 held-out records (~25 min)
+    python benchmarks/sft_speed.py --quick      # 16 / 8 records, a smoke test
+
+The job is the one in ../shared/reference/machine-and-models.md (LLaMA-Factory comparison): the
+first 288 alpaca-en-demo records train, the last 100 are held out; LoRA r=8, alpha 16, dropout 0.1
+on every linear layer of the blocks; max length 256; batch 4; lr 1.5e-3 linear; 1 epoch; fused
+AdamW; 2 threads; seed 0. Variants, each in its own process (so peak memory is its own):
+- `hf_loss`: transformers' own loss (every position projected onto the vocabulary), as before;
+- `answer_loss`: tunewise's default: answer positions only, chunked (training/lm_loss.py);
+- `packed`: answer_loss + training.packing (a batch's examples in one row, no padding);
+- `lean`: answer_loss with tunewise's LoRA default dropout (0: no masked copy of each adapted
+  layer's input).
+Peak memory is the child's VmHWM (resident high-water mark; model loading included). Real
+tokens/s counts non-pad tokens trained on. Results: benchmarks/results/sft_speed.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "alpaca-en-demo" / "train.json"
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / "work" / "sft_speed"
+VARIANTS = ("hf_loss", "answer_loss", "packed", "lean")
+
+
+def vm_hwm_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(variant: str, n_train: int, n_eval: int) -> dict[str, Any]:
+    import tunewise
+
+    if variant == "hf_loss":  # the previous path: the model's own loss over full logits
+        from tunewise.tasks.generation import base, inference
+
+        base.GenerationTask.loss_module = lambda self, model: None  # type: ignore[method-assign]
+        inference.supports_position_loss = lambda model: False  # type: ignore[assignment]
+    records = json.loads(DATA.read_text(encoding="utf-8"))
+    WORK.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, part in (("train", records[:n_train]), ("held", records[-n_eval:])):
+        files[name] = WORK / f"{name}-{n_train}.jsonl"
+        files[name].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+    cfg = {
+        "model": {"name": "smollm2-135m", "max_length": 256},
+        "task": {"type": "instruction", "eval_generate_samples": 0},
+        "data": {"train": str(files["train"]), "validation": str(files["held"])},
+        "strategy": {
+            "name": "lora",
+            "r": 8,
+            "alpha": 16,
+            "dropout": 0.0 if variant == "lean" else 0.1,
+        },
+        "training": {
+            "epochs": 1,
+            "batch_size": 4,
+            "learning_rate": 1.5e-3,
+            "num_threads": 2,
+            "packing": variant == "packed",
+        },
+        "eval": {"each_epoch": False, "batch_size": 8},
+        "output_dir": str(WORK / f"run-{variant}"),
+        "seed": 0,
+    }
+    started = time.perf_counter()
+    result = tunewise.finetune(cfg, overwrite=True)
+    m, t = result.metrics["validation"], result.manifest["training"]
+    return {
+        "variant": variant,
+        "n_train": t["n_train"],
+        "n_held_out": m["n_examples"],
+        "steps": t["steps"],
+        "perplexity_before": round(m["perplexity_before"], 4),
+        "perplexity": round(m["perplexity"], 4),
+        "train_seconds": t["train_seconds"],
+        "real_tokens": t["real_tokens"],
+        "real_tokens_per_second": t["real_tokens_per_second"],
+        "peak_rss_mb": round(vm_hwm_mb(), 1),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def markdown(out: dict[str, Any]) -> str:
+    rows = {r["variant"]: r for r in out["runs"]}
+    base = rows.get("hf_loss")
+    lines = [
+        "# smollm2-135m LoRA SFT: loss on answer positions, packing",
+        "",
+        f"{out['setup']}. Load average {out['load_average']['start']} at the start, "
+        f"{out['load_average']['end']} at the end.",
+        "",
+        "| variant | held-out ppl (before → after) | real tok/s | × hf_loss | peak RSS MB | "
+        "train s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in out["runs"]:
+        ratio = r["real_tokens_per_second"] / base["real_tokens_per_second"] if base else 1.0
+        lines.append(
+            f"| {r['variant']} | {r['perplexity_before']:.3f} → {r['perplexity']:.3f} | "
+            f"{r['real_tokens_per_second']:,.1f} | {ratio:.2f} | {r['peak_rss_mb']:,.0f} | "
+            f"{r['train_seconds']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="16 train / 8 held-out records")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    n_train, n_eval = (16, 8) if args.quick else (288, 100)
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child, n_train, n_eval)), flush=True)
+        return
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    start_load = round(os.getloadavg()[0], 2)
+    runs = []
+    for variant in args.variants.split(","):
+        cmd = [sys.executable, __file__, "--child", variant] + (["--quick"] if args.quick else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            raise SystemExit(f"{variant} failed:\n{proc.stderr[-3000:]}")
+        runs.append(json.loads(line[len("RESULT ") :]))
+        print(json.dumps(runs[-1]), flush=True)
+    out = {
+        "benchmark": "smollm2-135m LoRA SFT on alpaca-en-demo: answer-position loss and packing",
+        "setup": (
+            f"{os.cpu_count()} CPU cores, {n_train} train / {n_eval} held-out records, batch 4, "
+            "max length 256, LoRA r=8 on all linear layers, lr 1.5e-3, 1 epoch, 2 threads, "
+            f"{time.strftime('%Y-%m-%d')}"
+        ),
+        "quick": args.quick,
+        "load_average": {"start": start_load, "end": round(os.getloadavg()[0], 2)},
+        "runs": runs,
+    }
+    stem = "sft_speed_quick" if args.quick else "sft_speed"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown(out))
+    print(markdown(out))
+
+
+if __name__ == "__main__":
+    main()
