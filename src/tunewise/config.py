@@ -29,7 +29,8 @@ from tunewise.errors import ConfigError, did_you_mean
 class Section(BaseModel):
     """Base for config sections: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: `.inf` / `.nan` are errors, not values (e.g. training.epochs: .inf)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(Section):
@@ -90,14 +91,14 @@ class DataConfig(Section):
 class TaskOptions(BaseModel):
     """Base of every task's options; each task subclasses it with its own fields."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
     type: str = "classification"
 
 
 class StrategyOptions(BaseModel):
     """Base of every strategy's options; each strategy subclasses it with its own fields."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
     name: str = "lora"
 
 
@@ -120,6 +121,9 @@ class TrainingConfig(Section):
     max_eval_samples: int | None = Field(None, gt=0)
     early_stopping_patience: int | None = Field(None, gt=0)  # evaluations without improvement
     logging_steps: int = Field(10, gt=0)
+    # Also checkpoint every N optimizer steps (on top of each epoch's), so a crash in a long
+    # epoch loses at most N steps on `--resume`. None: per-epoch checkpoints only.
+    save_steps: int | None = Field(None, gt=0)
     num_threads: int | None = Field(None, gt=0)  # torch CPU threads; None: torch's default
 
 
