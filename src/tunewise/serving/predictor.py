@@ -123,16 +123,37 @@ class Predictor:
         dataset = self.task.records_to_dataset(inputs)
         return self.task.predict(self.model, self.tokenizer, dataset, batch_size, progress)
 
-    def read(self, path: str | Path, labelled: bool = True, fmt: str | None = None) -> Any:
-        """A file read with the run's column settings (as for its validation split)."""
+    def read(
+        self,
+        path: str | Path,
+        labelled: bool = True,
+        fmt: str | None = None,
+        text_column: str | None = None,
+    ) -> Any:
+        """A file read with the run's column settings (as for its validation split);
+        `text_column` names the field holding the text when the file's differs."""
+        from tunewise.errors import DataError
+
         base = self.config.data.split("validation") or self.config.data.split("train")
         assert base is not None
         columns = [base.text_column] if isinstance(base.text_column, str) else base.text_column
         text_columns = list(dict.fromkeys([*(columns or []), "text"]))  # `text` always works
+        if text_column:
+            text_columns = [text_column]
         spec = SplitFile(
             **{**base.model_dump(), "path": str(path), "format": fmt or "auto"},
         ).model_copy(update={"text_column": text_columns})
-        return self.task.read(spec, labelled=labelled)
+        try:
+            return self.task.read(spec, labelled=labelled)
+        except DataError as exc:
+            message = str(exc)
+            if " Set data." not in message:
+                raise
+            # The task's hint names config keys, which a finished run's reader cannot take.
+            raise DataError(
+                message.split(" Set data.")[0] + " Give the field that holds the text with "
+                "--text-column NAME (API: text_column=NAME), or add a 'text' field to the file."
+            ) from None
 
     def evaluate(
         self, path: str | Path, batch_size: int = 64, progress: bool = True
