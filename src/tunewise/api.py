@@ -101,6 +101,15 @@ def recommend(
     from tunewise.advisor.rank import recommend as rank
     from tunewise.errors import ConfigError
 
+    for flag, value in (
+        ("--train-size", train_size),
+        ("--memory-gb", memory_gb),
+        ("--time-budget", time_budget_s),
+        ("--max-length", max_length),
+        ("--epochs", epochs),
+    ):
+        if value is not None and not value > 0:  # also refuses NaN
+            raise ConfigError(f"recommend: {flag} must be a positive number, not {value}.")
     avg = None
     if data is not None:
         n, avg = average_tokens(data, model)

@@ -233,11 +233,23 @@ def _validate_section(model: type[BaseModel], data: dict, prefix: str, where: st
         raise ConfigError(format_validation_error(exc, where, model, prefix)) from None
 
 
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from a file; ConfigError naming the file for anything else."""
+    return _read_yaml(Path(path))
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"Config file '{path}' does not exist (looked from {Path.cwd()}).")
+    if path.is_dir():
+        raise ConfigError(f"Config file '{path}' is a directory; give the YAML file inside it.")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"Config file '{path}' is not UTF-8 text (line {line}); re-save it as UTF-8."
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"Config file '{path}' is not valid YAML: {exc}") from None
     if raw is None:
@@ -289,6 +301,8 @@ def format_validation_error(
             lines.append(f"unknown key '{path}'{hint}")
         elif err["type"] == "missing":
             lines.append(f"missing required key '{path}'")
+        elif not loc:  # a check across keys: its message names them (the input is everything)
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
         else:
             lines.append(f"'{path}': {err['msg']} (got {err.get('input')!r})")
     unique = list(dict.fromkeys(lines))

@@ -127,14 +127,20 @@ def from_label_studio(tasks: Any, source: str = "export") -> tuple[list[dict[str
         data = task["data"]
         if "text" not in data:
             raise DataError(f"{source}, task {index}: field 'data.text' is missing.")
-        annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-        choices = [
-            c
-            for a in annotations[-1:]  # the latest annotation wins
-            for res in a.get("result") or []
-            if res.get("type", "choices") == "choices"
-            for c in (res.get("value") or {}).get("choices") or []
-        ]
+        try:
+            annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+            choices = [
+                c
+                for a in annotations[-1:]  # the latest annotation wins
+                for res in a.get("result") or []
+                if res.get("type", "choices") == "choices"
+                for c in (res.get("value") or {}).get("choices") or []
+            ]
+        except (AttributeError, TypeError):  # a list where an object belongs, or the reverse
+            raise DataError(
+                f"{source}, task {index}: 'annotations' is not in Label Studio's export format "
+                "(a list of objects whose 'result' items carry value.choices)."
+            ) from None
         if not choices:
             unlabelled += 1
             continue
