@@ -6,9 +6,7 @@ input file."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
