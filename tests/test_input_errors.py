@@ -160,3 +160,17 @@ def test_on_error_fail_counts_what_it_lists(tmp_path):
     message = failure("data", "prepare", "--input", path, "--output-dir", tmp_path / "o")
     assert "6 invalid record(s)" in message and "and 1 more" not in message
     assert "first 5" in message
+
+
+@pytest.mark.parametrize("command", ["import", "export"])
+def test_data_import_export_output_checked_before_work(tmp_path, data, command):
+    """Same class as case 10: an --output that is a directory, or the input itself."""
+    source = tmp_path / "export.json"
+    source.write_text(json.dumps([{"data": {"text": "hi"}}]), encoding="utf-8")
+    source = source if command == "import" else data
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    before = source.read_bytes()
+    assert "directory" in failure("data", command, source, "--output", folder)
+    assert "input" in failure("data", command, source, "--output", source)
+    assert source.read_bytes() == before and list(folder.iterdir()) == []

@@ -63,6 +63,10 @@ def evaluate_base(
     `a.b=value` strings (model.max_length=512, task.eval_generate_samples=50)."""
     from tunewise.serving.predictor import Predictor
 
+    if output:
+        from tunewise.artifacts import check_writable_file
+
+        check_writable_file(Path(output), "--output")
     metrics = Predictor.from_base(model, task, overrides).evaluate(data)
     if output:
         write_json(Path(output), metrics)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tunewise.artifacts import write_json
 from tunewise.data import dedup
 from tunewise.data.arrow import band_matrix, codes, column, equals, keep, texts_at
 from tunewise.data.options import PrepareConfig
@@ -125,7 +126,7 @@ def prepare(
     write_data_report(out, counts, splits, processed, rejected, leakage, task)  # adds "stats"
     clock.lap("report")
     counts["seconds"] = clock.laps
-    (out / "prepare.json").write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "prepare.json", counts)  # atomic: its presence marks a complete output
     return PrepareResult(out, paths, counts, digest)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tunewise.artifacts import atomic_write_text, check_writable_file
 from tunewise.errors import DataError
 
 METHODS = ("entropy", "margin", "least_confidence", "random")
@@ -49,6 +50,8 @@ def select(
     """The k pool records the run is least sure about (most uncertain first)."""
     from tunewise.serving.predictor import Predictor
 
+    if output:
+        check_output(pool, output)
     if method not in METHODS:
         raise DataError(f"Unknown selection method '{method}'; known: {', '.join(METHODS)}.")
     predictor = Predictor(run_dir)
@@ -84,13 +87,20 @@ def select(
         )
         picked.append(out)
     if output:
-        Path(output).write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked), encoding="utf-8"
+        atomic_write_text(
+            Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked)
         )
     return picked
 
 
 # -- Label Studio --------------------------------------------------------------------------------
+def check_output(source: str | Path, output: str | Path) -> None:
+    """Before any work: --output can be written, and is not the input itself."""
+    check_writable_file(Path(output), "--output")
+    if Path(output).resolve() == Path(source).resolve():
+        raise DataError(f"--output '{output}' is the input file; choose another name.")
+
+
 def to_label_studio(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Label Studio tasks; a record's `predicted` label becomes a pre-annotation."""
     tasks = []
@@ -154,21 +164,23 @@ def export_label_studio(source: str | Path, output: str | Path) -> int:
     """JSONL (e.g. from `data select`) → Label Studio tasks JSON; returns the task count."""
     from tunewise.data.readers import read_records
 
+    check_output(source, output)
     records = [r for _, r in read_records(source)]
-    Path(output).write_text(
-        json.dumps(to_label_studio(records), ensure_ascii=False, indent=1), encoding="utf-8"
+    atomic_write_text(
+        Path(output), json.dumps(to_label_studio(records), ensure_ascii=False, indent=1)
     )
     return len(records)
 
 
 def import_label_studio(source: str | Path, output: str | Path) -> tuple[int, int]:
     """Label Studio export JSON → labelled JSONL; returns (records written, skipped tasks)."""
+    check_output(source, output)
     try:
         tasks = json.loads(Path(source).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{source}: cannot read a Label Studio export ({exc}).") from None
     records, skipped = from_label_studio(tasks, str(source))
-    Path(output).write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    atomic_write_text(
+        Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     )
     return len(records), skipped
