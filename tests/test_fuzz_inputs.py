@@ -6,8 +6,9 @@ input file."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -150,23 +151,58 @@ def corrupt(data: bytes, changes: list[tuple[str, int, bytes]]) -> bytes:
     return data
 
 
+def write_corrupt(root: Path, fmt: str, changes: list) -> tuple[Path, bytes]:
+    path = root / f"data.{fmt}"
+    content = corrupt(valid_file(fmt), changes)
+    path.write_bytes(content)
+    return path, content
+
+
+HUGE_CSV = [("huge", 20, b"x" * 200_000)]
+BAD_BYTES = [("bytes", 40, b"\xff\xfe")]
+
+
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fmt=st.sampled_from(["jsonl", "json", "csv", "tsv"]), changes=corruptions)
+@example(fmt="csv", changes=HUGE_CSV)
+@example(fmt="jsonl", changes=BAD_BYTES)
+def test_corrupt_data_files_read_for_training_or_raise_a_data_error(tmp_path_factory, fmt, changes):
+    """The readers the tasks train from (cheap, so many examples)."""
+    from tunewise.config import SplitFile
+    from tunewise.data.load import load_source
+    from tunewise.data.readers import read_records
+    from tunewise.registry import TASKS
+
+    path, content = write_corrupt(tmp_path_factory.mktemp("fuzz"), fmt, changes)
+    cfg = load_config(base())
+    task = TASKS.get("classification")(cfg.task, cfg.data, cfg.model)
+    for read in (
+        lambda: read_records(path),
+        lambda: task.read(SplitFile(path=str(path)), fit=True),
+        lambda: load_source(path),
+    ):
+        try:
+            read()
+        except TunewiseError as exc:
+            assert str(exc)
+    assert path.read_bytes() == content
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     fmt=st.sampled_from(["jsonl", "json", "csv", "tsv"]), changes=corruptions, skip=st.booleans()
 )
-def test_corrupt_data_files_succeed_or_exit_2_and_are_never_changed(
+@example(fmt="csv", changes=HUGE_CSV, skip=False)
+@example(fmt="jsonl", changes=BAD_BYTES, skip=True)
+def test_corrupt_data_files_through_data_prepare_exit_0_or_2_and_are_never_changed(
     tmp_path_factory, fmt, changes, skip
 ):
-    from tunewise.config import SplitFile
-    from tunewise.data.readers import read_records
-    from tunewise.registry import TASKS
-
     root = tmp_path_factory.mktemp("fuzz")
-    path = root / f"data.{fmt}"
-    content = corrupt(valid_file(fmt), changes)
-    path.write_bytes(content)
+    path, content = write_corrupt(root, fmt, changes)
     on_error = "skip" if skip else "fail"
     result = CliRunner().invoke(
         app,
@@ -187,15 +223,5 @@ def test_corrupt_data_files_succeed_or_exit_2_and_are_never_changed(
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     if result.exit_code == 2:
         assert "error: " in result.output
-    cfg = load_config(base())
-    task = TASKS.get("classification")(cfg.task, cfg.data, cfg.model)
-    for read in (
-        lambda: read_records(path),
-        lambda: task.read(SplitFile(path=str(path)), fit=True),
-    ):
-        try:
-            read()
-        except TunewiseError as exc:
-            assert str(exc)
     assert path.read_bytes() == content
     assert sorted(p.name for p in root.iterdir() if p.name != "out") == [path.name]
