@@ -36,8 +36,8 @@ def reference(tiny_bert, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("reference")
     data = {
-        "train": write_jsonl(root / "train.jsonl", sentiment_records(64, seed=1)),
-        "validation": write_jsonl(root / "dev.jsonl", sentiment_records(32, seed=2)),
+        "train": write_jsonl(root / "train.jsonl", sentiment_records(24, seed=1)),
+        "validation": write_jsonl(root / "dev.jsonl", sentiment_records(8, seed=2)),
     }
     result = finetune(config(tiny_bert, data, root / "run"))
     return data, result.manifest, load_file(str(root / "run" / WEIGHTS))

@@ -24,7 +24,7 @@ def snapshot(run: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def old_run(tiny_bert, toy_data, tmp_path) -> tuple[dict, Path, dict[str, bytes]]:
-    cfg = toy_config(tiny_bert, toy_data, tmp_path / "run", training={"epochs": 1})
+    cfg = toy_config(tiny_bert, toy_data, tmp_path / "run", training={"epochs": 1, **FAST})
     finetune(cfg)
     return cfg, tmp_path / "run", snapshot(tmp_path / "run")
 
@@ -57,10 +57,10 @@ def test_a_run_that_fails_while_training_keeps_the_old_run(old_run, monkeypatch)
 
 def test_overwrite_succeeds_and_replaces_the_old_run(old_run):
     cfg, run, before = old_run
-    cfg["training"] = {**cfg["training"], **FAST, "epochs": 1}
+    cfg["training"] = {**cfg["training"], "max_steps": 3}
     result = finetune(cfg, overwrite=True)
     assert result.run_dir == run
-    assert result.manifest["training"]["steps"] == 2
+    assert result.manifest["training"]["steps"] == 3
     assert snapshot(run) != before
     assert [p.name for p in run.parent.iterdir() if p.name.startswith(".run")] == []
 

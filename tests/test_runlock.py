@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tunewise.errors import TunewiseError
 from tunewise.runlock import LockedError, RunLock, lock_path
 
 
@@ -76,3 +77,11 @@ def test_a_lock_held_in_another_live_process_is_respected(tmp_path):
         child.wait()
     with RunLock(tmp_path / "run"):  # its process is gone: stale
         pass
+
+
+def test_a_target_under_a_file_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(TunewiseError, match="Cannot lock"):
+        RunLock(blocker / "run").acquire()
+    assert blocker.read_text(encoding="utf-8") == "x"

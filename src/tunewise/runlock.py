@@ -60,6 +60,14 @@ class RunLock:
         self.held = False
 
     def acquire(self) -> None:
+        try:
+            self._acquire()
+        except OSError as exc:  # a parent that is a file, no permission, read-only disk...
+            raise TunewiseError(
+                f"Cannot lock {self.what} '{self.target}': {exc.strerror or exc} ({self.path})."
+            ) from None
+
+    def _acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         for _ in range(3):

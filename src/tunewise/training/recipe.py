@@ -23,6 +23,7 @@ from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
 from tunewise.training.batching import pack_batches
 from tunewise.training.rundir import StagedRun, staged_run
+from tunewise.training.trainer import check_metric, close_writers
 
 
 @dataclass
@@ -125,7 +126,13 @@ def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
     checkpoints = Path(trainer.args.output_dir)
     if run.resume_from:
         trainer.resume_totals(run.totals)
-    output = trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
+    try:
+        output = trainer.train(
+            resume_from_checkpoint=str(run.resume_from) if run.resume_from else None
+        )
+    except BaseException:
+        close_writers(trainer)  # before the work directory may be removed under them
+        raise
     whole = trainer.run_summary(output)
     model = trainer.model  # the best epoch's weights when evaluating each epoch
     # 5. evaluate the final model with the same code path as `tunewise eval`
@@ -192,27 +199,6 @@ def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
     write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
     run.commit()
     return RunResult(run.final, metrics, manifest)
-
-
-def check_metric(cfg: Config, task: Task, trainer: Any, validation: Any) -> None:
-    """eval.metric must be one the task reports while training (checked on a few validation
-    examples before training starts, not after the first epoch)."""
-    from tunewise.errors import ConfigError, did_you_mean
-
-    metric = cfg.eval.metric
-    if not metric or not cfg.eval.each_epoch:
-        return
-    if trainer.compute_metrics is None:
-        names = ["loss"]
-    else:
-        sample = validation.select(range(min(4, len(validation))))
-        found = trainer.predict(sample).metrics
-        names = [k.removeprefix("test_") for k in found if not k.endswith(("_second", "runtime"))]
-    if metric.removeprefix("eval_") not in names:
-        raise ConfigError(
-            f"eval.metric '{metric}' is not a metric task '{task.name}' reports during training"
-            f"{did_you_mean(metric, names)}; it reports: {', '.join(sorted(names))}."
-        )
 
 
 def _make_trainer(

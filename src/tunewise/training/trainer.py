@@ -200,3 +200,32 @@ def adam_optimizer(
         "eps": 1e-8,
         "fused": True,
     }
+
+
+def close_writers(trainer: Any) -> None:
+    """Flush and stop TensorBoard's writer thread (the Trainer only does so on success)."""
+    for callback in trainer.callback_handler.callbacks:
+        writer = getattr(callback, "tb_writer", None)
+        if writer is not None:
+            writer.close()
+
+
+def check_metric(cfg: Config, task: Any, trainer: Any, validation: Any) -> None:
+    """eval.metric must be one the task reports while training (checked on a few validation
+    examples before training starts, not after the first epoch)."""
+    from tunewise.errors import ConfigError, did_you_mean
+
+    metric = cfg.eval.metric
+    if not metric or not cfg.eval.each_epoch:
+        return
+    if trainer.compute_metrics is None:
+        names = ["loss"]
+    else:
+        sample = validation.select(range(min(4, len(validation))))
+        found = trainer.predict(sample).metrics
+        names = [k.removeprefix("test_") for k in found if not k.endswith(("_second", "runtime"))]
+    if metric.removeprefix("eval_") not in names:
+        raise ConfigError(
+            f"eval.metric '{metric}' is not a metric task '{task.name}' reports during training"
+            f"{did_you_mean(metric, names)}; it reports: {', '.join(sorted(names))}."
+        )
