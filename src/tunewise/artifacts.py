@@ -78,17 +78,6 @@ def check_output_dir(path: Path, overwrite: bool, resume: bool = False) -> None:
         )
 
 
-def prepare_output_dir(path: Path, overwrite: bool, resume: bool = False) -> None:
-    """Check, then (with overwrite) clear the directory. Call it once the run is known to be
-    able to start (config, data and model loaded), so a failing run never costs the old one."""
-    check_output_dir(path, overwrite, resume)
-    if path.is_dir() and overwrite and not resume:
-        import shutil
-
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-
-
 def _custom_savers(model: nn.Module) -> dict[str, nn.Module]:
     """Modules that store their trained tensors themselves (`export_trained(prefix)` /
     `import_trained(prefix, state)`), e.g. diff pruning's sparse δ; prefix → module."""
