@@ -191,7 +191,7 @@ def test_corrupt_data_files_read_for_training_or_raise_a_data_error(tmp_path_fac
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     fmt=st.sampled_from(["jsonl", "json", "csv", "tsv"]), changes=corruptions, skip=st.booleans()
