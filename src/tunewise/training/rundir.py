@@ -153,6 +153,8 @@ class StagedRun:
     def commit(self) -> None:
         """Swap the finished work directory in as `final` (the old run renamed aside first)."""
         aside = _aside(self.final)
+        if aside.exists():  # a superseded run whose removal did not finish earlier
+            shutil.rmtree(aside)
         if self.final.exists():
             self.final.rename(aside)
         self.work.rename(self.final)
