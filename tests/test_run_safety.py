@@ -149,3 +149,20 @@ def test_weights_file_is_written_with_the_umask(old_run):
     os.umask(umask)
     for path in (run / MANIFEST, run / WEIGHTS, run / "metrics.json"):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+
+@pytest.mark.parametrize("work_finished", [False, True])
+def test_a_swap_killed_between_its_renames_is_undone_or_completed(tmp_path, work_finished):
+    """The only moment neither run sits at output_dir: the next run holding the lock repairs it."""
+    from tunewise.training.rundir import _aside, _recover, partial_dir
+
+    final = tmp_path / "run"
+    old, work = _aside(final), partial_dir(final)
+    old.mkdir()
+    (old / MANIFEST).write_text("old", encoding="utf-8")
+    work.mkdir()
+    if work_finished:
+        (work / MANIFEST).write_text("new", encoding="utf-8")
+    _recover(final, work)
+    assert (final / MANIFEST).read_text(encoding="utf-8") == ("new" if work_finished else "old")
+    assert not old.exists()
