@@ -37,7 +37,9 @@ class RunResult:
     def load(self) -> Any:
         from tunewise.serving.predictor import Predictor
 
-        return Predictor(self.run_dir)
+        # The config was the caller's own, in this process: its trust_remote_code stands.
+        trusted = bool(self.manifest.get("config", {}).get("model", {}).get("trust_remote_code"))
+        return Predictor(self.run_dir, trust_remote_code=trusted)
 
 
 def _read_splits(cfg: Config, task: Task) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
