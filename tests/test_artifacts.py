@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 import tunewise
 from conftest import sentiment_records, toy_config, write_jsonl
-from tunewise.artifacts import MANIFEST, WEIGHTS, prepare_output_dir, read_manifest
+from tunewise.artifacts import MANIFEST, WEIGHTS, check_output_dir, read_manifest
 from tunewise.assemble import assemble
 from tunewise.config import load_config
 from tunewise.errors import ConfigError, TunewiseError
@@ -224,29 +224,25 @@ def test_lora_run_stores_far_less_than_full(key, runs):
 # ------------------------------------------------------------------------------ output dirs
 
 
-def test_prepare_output_dir_refuses_a_non_empty_dir_without_overwrite(tmp_path):
+def test_check_output_dir_refuses_a_non_empty_dir_without_overwrite(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "keep.txt").write_text("earlier run")
     with pytest.raises(TunewiseError, match="not empty"):
-        prepare_output_dir(run, overwrite=False)
-    assert (run / "keep.txt").read_text() == "earlier run"
-
-    prepare_output_dir(run, overwrite=False, resume=True)  # resume continues in place
-    assert (run / "keep.txt").exists()
-
-    prepare_output_dir(run, overwrite=True)
-    assert run.is_dir()
-    assert list(run.iterdir()) == []
+        check_output_dir(run, overwrite=False)
+    check_output_dir(run, overwrite=False, resume=True)
+    check_output_dir(run, overwrite=True)
+    assert (run / "keep.txt").read_text() == "earlier run"  # checking never changes anything
 
 
-def test_prepare_output_dir_accepts_new_or_empty_dirs_and_rejects_files(tmp_path):
-    prepare_output_dir(tmp_path / "a" / "b", overwrite=False)
-    assert (tmp_path / "a" / "b").is_dir()
-    prepare_output_dir(tmp_path / "a" / "b", overwrite=False)  # empty: fine
+def test_check_output_dir_accepts_new_or_empty_dirs_and_rejects_files(tmp_path):
+    check_output_dir(tmp_path / "a" / "b", overwrite=False)
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "empty").mkdir()
+    check_output_dir(tmp_path / "empty", overwrite=False)  # empty: fine
     (tmp_path / "file").write_text("x")
     with pytest.raises(TunewiseError, match="not a directory"):
-        prepare_output_dir(tmp_path / "file", overwrite=True)
+        check_output_dir(tmp_path / "file", overwrite=True)
 
 
 def test_finetune_into_an_earlier_run_needs_overwrite(runs):

@@ -74,8 +74,9 @@ def test_fail_policy_names_file_line_field_and_value(tmp_path):
 
 def test_fail_message_lists_at_most_five_problems(tmp_path):
     path = _lines(tmp_path / "d.jsonl", ['{"text": ""}'] * 8)
-    with pytest.raises(DataError, match=r"8 invalid record\(s\) \(and 3 more\)"):
+    with pytest.raises(DataError, match=r"8 invalid record\(s\), the first 5: ") as info:
         _check(path, on_error="fail")
+    assert str(info.value).count("field 'text' is empty") == 5
 
 
 def test_token_classification_tag_length(tmp_path):

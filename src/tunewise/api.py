@@ -24,18 +24,28 @@ def finetune(
     return run(load_config(config, overrides), overwrite=overwrite, resume=resume)
 
 
-def load(run_dir: str | Path, device: str | None = None) -> Any:
-    """A `Predictor` for a finished run: `.predict(["text", ...])`, `.evaluate(path)`."""
+def load(run_dir: str | Path, device: str | None = None, trust_remote_code: bool = False) -> Any:
+    """A `Predictor` for a finished run: `.predict(["text", ...])`, `.evaluate(path)`.
+
+    A run whose manifest sets `model.trust_remote_code` loads only with
+    `trust_remote_code=True` here: the manifest alone never runs the model folder's code."""
     from tunewise.serving.predictor import Predictor
 
-    return Predictor(run_dir, device=device)
+    return Predictor(run_dir, device=device, trust_remote_code=trust_remote_code)
 
 
 def evaluate(
-    run_dir: str | Path, data: str | Path, output: str | Path | None = None
+    run_dir: str | Path,
+    data: str | Path,
+    output: str | Path | None = None,
+    trust_remote_code: bool = False,
 ) -> dict[str, Any]:
     """The run's task metrics on a labelled file; optionally written to `output` as JSON."""
-    metrics = load(run_dir).evaluate(data)
+    if output:
+        from tunewise.artifacts import check_writable_file
+
+        check_writable_file(Path(output), "--output")
+    metrics = load(run_dir, trust_remote_code=trust_remote_code).evaluate(data)
     if output:
         write_json(Path(output), metrics)
     return metrics
@@ -53,15 +63,21 @@ def evaluate_base(
     `a.b=value` strings (model.max_length=512, task.eval_generate_samples=50)."""
     from tunewise.serving.predictor import Predictor
 
+    if output:
+        from tunewise.artifacts import check_writable_file
+
+        check_writable_file(Path(output), "--output")
     metrics = Predictor.from_base(model, task, overrides).evaluate(data)
     if output:
         write_json(Path(output), metrics)
     return metrics
 
 
-def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
+def predict(
+    run_dir: str | Path, texts: list[str], trust_remote_code: bool = False
+) -> list[dict[str, Any]]:
     """Predictions for raw texts, in order."""
-    return load(run_dir).predict(texts)
+    return load(run_dir, trust_remote_code=trust_remote_code).predict(texts)
 
 
 def strategy_matrix() -> dict[str, Any]:
@@ -89,6 +105,15 @@ def recommend(
     from tunewise.advisor.rank import recommend as rank
     from tunewise.errors import ConfigError
 
+    for flag, value in (
+        ("--train-size", train_size),
+        ("--memory-gb", memory_gb),
+        ("--time-budget", time_budget_s),
+        ("--max-length", max_length),
+        ("--epochs", epochs),
+    ):
+        if value is not None and not value > 0:  # also refuses NaN
+            raise ConfigError(f"recommend: {flag} must be a positive number, not {value}.")
     avg = None
     if data is not None:
         n, avg = average_tokens(data, model)
@@ -121,10 +146,10 @@ def sweep(
     return run(config, strategies, output_dir, overrides)
 
 
-def merge(run_dir: str | Path) -> Any:
+def merge(run_dir: str | Path, trust_remote_code: bool = False) -> Any:
     """A finished run's model with the strategy folded into plain weights (LoRA, IA3, diff
     pruning; full/partial/frozen/BitFit as trained); ConfigError for adapters and prompts."""
-    predictor = load(run_dir, device="cpu")
+    predictor = load(run_dir, device="cpu", trust_remote_code=trust_remote_code)
     from tunewise.registry import STRATEGIES
 
     cls = STRATEGIES.get(predictor.config.strategy.name)

@@ -29,13 +29,37 @@ MANIFEST = "tunewise.json"
 WEIGHTS = Path("model") / "trained.safetensors"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_writable_file(path: Path, what: str = "Output") -> None:
+    """Refuse a target that is a directory (or under a file) before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise TunewiseError(f"{what} '{path}' is a directory; give a file name.")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise TunewiseError(f"{what} '{path}': '{parent}' is a file, not a directory.")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    """Write to a temporary file beside `path`, then rename: readers never see half a file.
+    The file gets the mode a plain `open` would (0666 less the umask), not mkstemp's 0600."""
+    path = Path(path)
+    check_writable_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -52,17 +76,6 @@ def check_output_dir(path: Path, overwrite: bool, resume: bool = False) -> None:
             "Pass --overwrite (or overwrite=True) to replace it, --resume to continue it, or "
             "choose another output_dir."
         )
-
-
-def prepare_output_dir(path: Path, overwrite: bool, resume: bool = False) -> None:
-    """Check, then (with overwrite) clear the directory. Call it once the run is known to be
-    able to start (config, data and model loaded), so a failing run never costs the old one."""
-    check_output_dir(path, overwrite, resume)
-    if path.is_dir() and overwrite and not resume:
-        import shutil
-
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
 
 
 def _custom_savers(model: nn.Module) -> dict[str, nn.Module]:
@@ -87,17 +100,59 @@ def save_trained(model: nn.Module, run_dir: Path) -> dict[str, Any]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     save_file(state, str(tmp))
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, target)
     return {"tensors": len(state), "bytes": target.stat().st_size}
 
 
+def expected_trained(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the plain parameters `save_trained` stores for this model (modules
+    with their own saver are checked by prefix only)."""
+    custom = _custom_savers(model)
+    out, seen = {}, set()
+    for name, param in model.named_parameters():
+        if any(name.startswith(prefix) for prefix in custom):
+            continue
+        if param.requires_grad and param.data_ptr() not in seen:
+            seen.add(param.data_ptr())
+            out[name] = tuple(param.shape)
+    return out
+
+
 def load_trained(model: nn.Module, run_dir: Path) -> None:
-    """Put a run's trained tensors back into a freshly assembled model (names must all match)."""
+    """Put a run's trained tensors back into a freshly assembled model. Strict: every tensor
+    that trained must be in the file with its shape, and nothing else may be."""
     path = run_dir / WEIGHTS
     if not path.is_file():
         raise TunewiseError(f"Run '{run_dir}' has no trained weights ({WEIGHTS} is missing).")
-    state = load_file(str(path))
-    for prefix, module in _custom_savers(model).items():
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error type for a damaged file
+        raise TunewiseError(
+            f"Run '{run_dir}': {WEIGHTS} cannot be read ({exc}); the file is damaged or "
+            "incomplete. Copy the run again, or retrain it."
+        ) from None
+    expected = expected_trained(model)
+    missing = [n for n in expected if n not in state]
+    wrong = [
+        f"{n} {tuple(state[n].shape)} instead of {shape}"
+        for n, shape in expected.items()
+        if n in state and tuple(state[n].shape) != shape
+    ]
+    custom = _custom_savers(model)
+    missing += [p.rstrip(".") for p in custom if not any(k.startswith(p) for k in state)]
+    if missing or wrong:
+        listed = ", ".join(missing[:8]) + (
+            f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        )
+        detail = (f"{len(missing)} trained tensor(s) missing: {listed}" if missing else "") + (
+            ("; " if missing else "") + "wrong shape: " + ", ".join(wrong[:8]) if wrong else ""
+        )
+        raise TunewiseError(
+            f"Run '{run_dir}': {WEIGHTS} does not hold what this run trained ({detail}). "
+            "Refusing to predict with untrained weights; copy the run again, or retrain it."
+        )
+    for prefix, module in custom.items():
         mine = {k: v for k, v in state.items() if k.startswith(prefix)}
         if mine:
             module.import_trained(prefix, mine)
@@ -111,10 +166,30 @@ def load_trained(model: nn.Module, run_dir: Path) -> None:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / MANIFEST
+    """The run's manifest, checked for the sections loading needs."""
+    run_dir = Path(run_dir)
+    path = run_dir / MANIFEST
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TunewiseError(f"'{run_dir}' is a file, not a tunewise run directory.")
     if not path.is_file():
         raise TunewiseError(f"'{run_dir}' is not a tunewise run directory (no {MANIFEST}).")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise TunewiseError(
+            f"{path} is damaged or incomplete ({exc}); copy the run again, or retrain it."
+        ) from None
+    if not isinstance(manifest, dict):
+        raise TunewiseError(f"{path} is not a tunewise manifest (not a JSON object).")
+    for key, kind in (("config", dict), ("task", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise TunewiseError(
+                f"{path} has no '{key}' section, which loading the run needs; the file is "
+                "damaged or was not written by tunewise."
+            )
+    if not isinstance(manifest["task"].get("state"), dict):
+        raise TunewiseError(f"{path}: 'task.state' is missing or not an object.")
+    return manifest
 
 
 def package_versions() -> dict[str, str]:

@@ -29,7 +29,8 @@ from tunewise.prepare_options import PrepareConfig
 class Section(BaseModel):
     """Base for config sections: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: `.inf` / `.nan` are errors, not values (e.g. training.epochs: .inf)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(Section):
@@ -92,14 +93,14 @@ class DataConfig(Section):
 class TaskOptions(BaseModel):
     """Base of every task's options; each task subclasses it with its own fields."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
     type: str = "classification"
 
 
 class StrategyOptions(BaseModel):
     """Base of every strategy's options; each strategy subclasses it with its own fields."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
     name: str = "lora"
 
 
@@ -122,6 +123,9 @@ class TrainingConfig(Section):
     max_eval_samples: int | None = Field(None, gt=0)  # random subset of validation/test (seeded)
     early_stopping_patience: int | None = Field(None, gt=0)  # evaluations without improvement
     logging_steps: int = Field(10, gt=0)  # optimizer steps between loss logs
+    # Also checkpoint every N optimizer steps (on top of each epoch's), so a crash in a long
+    # epoch loses at most N steps on `--resume`. None: per-epoch checkpoints only.
+    save_steps: int | None = Field(None, gt=0)
     num_threads: int | None = Field(None, gt=0)  # torch CPU threads; None: torch's default
     # Causal-LM generation tasks: the examples of a batch share one row (positions restart per
     # example, attention stays inside it), so no padding is computed; same loss as unpacked.
@@ -251,11 +255,23 @@ def _validate_section(model: type[BaseModel], data: dict, prefix: str, where: st
         raise ConfigError(format_validation_error(exc, where, model, prefix)) from None
 
 
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from a file; ConfigError naming the file for anything else."""
+    return _read_yaml(Path(path))
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"Config file '{path}' does not exist (looked from {Path.cwd()}).")
+    if path.is_dir():
+        raise ConfigError(f"Config file '{path}' is a directory; give the YAML file inside it.")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"Config file '{path}' is not UTF-8 text (line {line}); re-save it as UTF-8."
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"Config file '{path}' is not valid YAML: {exc}") from None
     if raw is None:
@@ -307,6 +323,8 @@ def format_validation_error(
             lines.append(f"unknown key '{path}'{hint}")
         elif err["type"] == "missing":
             lines.append(f"missing required key '{path}'")
+        elif not loc:  # a check across keys: its message names them (the input is everything)
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
         else:
             lines.append(f"'{path}': {err['msg']} (got {err.get('input')!r})")
     unique = list(dict.fromkeys(lines))
@@ -333,4 +351,6 @@ def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+    from tunewise.artifacts import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

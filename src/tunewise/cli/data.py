@@ -69,10 +69,16 @@ def prepare(
         options["clean"] = "all" if clean == "all" else [s.strip() for s in clean.split(",")]
     try:
         if config:
-            import yaml
+            from tunewise.config import read_yaml
 
-            extra = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-            options.update(extra.get("prepare", extra))
+            extra = read_yaml(config)
+            section = extra.get("prepare", extra)
+            if not isinstance(section, dict):
+                raise TunewiseError(
+                    f"Config file '{config}': 'prepare' must be a mapping of options, not "
+                    f"{section!r}."
+                )
+            options.update(section)
         result = api.prepare_data(input, output_dir, task=task, options=options, fmt=format)
     except TunewiseError as exc:
         fail(exc)

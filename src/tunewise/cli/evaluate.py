@@ -28,6 +28,10 @@ def eval_(
         list[str] | None,
         typer.Option("--set", help="Config override for --model, e.g. model.max_length=512."),
     ] = None,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(help="Allow the run's model to execute its own code (only if you trust it)."),
+    ] = False,
 ) -> None:
     """Score a finished run (or, with --model/--task, an untuned base model) on a labelled file
     with the task's metrics."""
@@ -41,7 +45,7 @@ def eval_(
         if model is not None:
             metrics = api.evaluate_base(model, task, data, output, set_ or [])
         else:
-            metrics = api.evaluate(run, data, output)
+            metrics = api.evaluate(run, data, output, trust_remote_code=trust_remote_code)
     except TunewiseError as exc:
         fail(exc)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}

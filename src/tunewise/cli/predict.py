@@ -21,14 +21,29 @@ def predict(
     ] = None,
     output: Annotated[Path | None, typer.Option(help="JSONL file for the predictions.")] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 64,
+    text_column: Annotated[
+        str | None, typer.Option(help="Field of --input that holds the text (default: text).")
+    ] = None,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(help="Allow the run's model to execute its own code (only if you trust it)."),
+    ] = False,
 ) -> None:
     """Predict for --text values or every record of --input (order kept)."""
     from tunewise import api
 
     if not text and not input:
         fail(TunewiseError("Give --text TEXT (repeatable) or --input FILE."))
+    if text and any(not t.strip() for t in text):
+        fail(TunewiseError("--text is empty; give the text to predict for."))
+    if batch_size < 1:
+        fail(TunewiseError(f"--batch-size must be a positive number, not {batch_size}."))
     try:
-        predictor = api.load(run)
+        if output:
+            from tunewise.artifacts import check_writable_file
+
+            check_writable_file(output, "--output")
+        predictor = api.load(run, trust_remote_code=trust_remote_code)
         if (
             text
             and len(text) == 1
@@ -40,7 +55,7 @@ def predict(
             typer.echo("")
             return
         if input:
-            dataset = predictor.read(input, labelled=False)
+            dataset = predictor.read(input, labelled=False, text_column=text_column)
             fields = predictor.task.predict_fields  # what the task's `predict` reads
             records: list[Any] = [
                 {k: dataset[i][k] for k in fields if k in dataset.column_names}
@@ -55,7 +70,10 @@ def predict(
     if output:
         from tunewise.artifacts import atomic_write_text
 
-        atomic_write_text(output, "\n".join(lines) + "\n")
+        try:
+            atomic_write_text(output, "\n".join(lines) + "\n")
+        except (TunewiseError, OSError) as exc:
+            fail(TunewiseError(f"Cannot write --output '{output}': {exc}"))
         typer.echo(f"{len(lines)} predictions written to {output}")
     else:
         for record, line in zip(records, lines, strict=True):

@@ -6,55 +6,29 @@ read as lines and parsed record by record in the pipeline's first `map`, so a ma
 becomes a rejected record with its line number instead of failing the whole file.
 
 Formats with their own reader modules (CoNLL, SQuAD, Alpaca, ShareGPT) are dispatched to them.
+Format detection, file checks, JSON lists and UTF-8 reporting are `tunewise.data.readers`'; lines
+that are not UTF-8 become rejected records with their line number (`Source.bad_lines`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunewise.data import readers
+from tunewise.data.readers import ALL_FORMATS, json_list, require_file, utf8_error
 from tunewise.errors import DataError
 
-FORMATS = (
-    "jsonl",
-    "json",
-    "csv",
-    "tsv",
-    "parquet",
-    "text",
-    "conll",
-    "squad",
-    "alpaca",
-    "sharegpt",
-)
-_EXTENSIONS = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
-    ".txt": "text",
-    ".conll": "conll",
-}
+FORMATS = ALL_FORMATS
 # Rows above this go through `map` in several processes; below it, process start-up dominates.
 PARALLEL_ROWS = 50_000
 
 
 def detect_format(path: Path, declared: str | None = "auto") -> str:
-    if declared and declared != "auto":
-        if declared not in FORMATS:
-            raise DataError(f"Unknown data format '{declared}'; known: {', '.join(FORMATS)}.")
-        return declared
-    fmt = _EXTENSIONS.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(
-            f"Cannot tell the format of '{path}' from its extension; give the format "
-            f"(one of {', '.join(FORMATS)})."
-        )
-    return fmt
+    """`readers.detect_format` over every format this loader reads."""
+    return readers.detect_format(path, declared, ALL_FORMATS)
 
 
 def num_proc_for(n_rows: int, requested: int | None = None) -> int | None:
@@ -79,6 +53,7 @@ class Source:
     ds: Any
     kind: str
     offset: int = 0
+    bad_lines: dict[int, str] = field(default_factory=dict)  # line → why it was not decodable
 
     def __len__(self) -> int:
         return len(self.ds)
@@ -88,16 +63,19 @@ class Source:
         if self.kind == "records":
             return list(zip(batch["line"], batch["record"], [""] * len(indices), strict=True))
         lines = [i + self.offset for i in indices]
+        bad = self.bad_lines
         if self.kind == "columns":
             names = list(batch)
             rows = zip(*batch.values(), strict=True)
             return [
-                (ln, dict(zip(names, r, strict=True)), "")
+                (ln, dict(zip(names, r, strict=True)), bad.get(ln, ""))
                 for ln, r in zip(lines, rows, strict=True)
             ]
         out = []
         for line, raw in zip(lines, batch["text"], strict=True):
-            if not raw.strip():
+            if line in bad:
+                out.append((line, raw, bad[line]))
+            elif not raw.strip():
                 out.append((line, raw, "blank"))  # separates nothing; not a record
             elif self.kind == "text":
                 out.append((line, {"text": raw}, ""))
@@ -109,14 +87,19 @@ class Source:
 def load_source(path: str | Path, fmt: str | None = "auto") -> Source:
     """Read the file with the `datasets` builder for its format (Arrow, memory-mapped)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
+    require_file(path)
     fmt = detect_format(path, fmt)
     if fmt in ("jsonl", "text"):
-        ds = _load("text", path, encoding="utf-8-sig", encoding_errors="strict")
-        source = Source(path, ds, "lines" if fmt == "jsonl" else "text", 1)
+        # Undecodable lines are read with replacement characters and flagged by line number,
+        # so `on_error: skip` sets them aside instead of failing the whole file.
+        bad = readers.bad_utf8_lines(path)
+        errors = "replace" if bad else "strict"
+        ds = _load("text", path, encoding="utf-8-sig", encoding_errors=errors)
+        source = Source(path, ds, "lines" if fmt == "jsonl" else "text", 1, bad)
     elif fmt in ("csv", "tsv"):
-        source = Source(path, _delimited(path, fmt), "columns", 2)  # line 1 is the header
+        bad = readers.bad_utf8_lines(path)
+        ds = _delimited(path, fmt, "replace" if bad else "strict")
+        source = Source(path, ds, "columns", 2, bad)  # line 1 is the header
     elif fmt == "parquet":
         source = Source(path, _load("parquet", path), "columns", 0)
     elif fmt == "json":
@@ -150,7 +133,7 @@ def parse_record(raw: Any) -> tuple[dict[str, Any] | None, str]:
     return value, ""
 
 
-def _delimited(path: Path, fmt: str) -> Any:
+def _delimited(path: Path, fmt: str, errors: str = "strict") -> Any:
     # Everything as text (labels like "007" survive), empty cells as "" not NaN. TSV files (GLUE
     # style) use quote characters as text, so they are not parsed as quoting (csv.QUOTE_NONE).
     import csv
@@ -161,30 +144,27 @@ def _delimited(path: Path, fmt: str) -> Any:
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh, delimiter="\t" if fmt == "tsv" else ","), [])
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8."
-        ) from None
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: the header row is not valid {fmt.upper()} ({exc}).") from None
     if not header:
         raise DataError(f"{path}: no header row (the first line names the columns).")
     features = Features({name: Value("string") for name in header})
     return _load(
-        "csv", path, features=features, keep_default_na=False, encoding="utf-8-sig", **extra
+        "csv",
+        path,
+        features=features,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+        encoding_errors=errors,
+        **extra,
     )
 
 
 def _json(path: Path) -> Any:
     """A JSON list of records (or {"data": [...]}); indices are 0-based record numbers."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON at line {exc.lineno} ({exc.msg}).") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}).") from None
-    if isinstance(data, dict) and isinstance(data.get("data"), list):
-        data = data["data"]
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a JSON list of records (or {{'data': [...]}}).")
+    data = json_list(path)
     return _from_records(list(range(len(data))), data)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tunewise.artifacts import write_json
 from tunewise.data import dedup
 from tunewise.data.arrow import band_matrix, codes, column, equals, keep, texts_at
 from tunewise.data.schemas import schema_for
@@ -26,6 +27,32 @@ from tunewise.errors import DataError
 from tunewise.prepare_options import PrepareConfig
 
 SPLITS = ("train", "validation", "test")
+# Every file prepare writes into its output directory.
+OUTPUTS = (
+    *(f"{name}.jsonl" for name in SPLITS),
+    "rejected.jsonl",
+    "removed.jsonl",
+    "prepare.json",
+    "data_report.md",
+    "length_histogram.png",
+)
+
+
+def check_output_dir(inputs: dict[str, Any], output_dir: Path) -> None:
+    """Before any work: the output directory can be one, and no file written there is an
+    input (`--output-dir` = the input's folder would overwrite train.jsonl with a split)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise DataError(f"--output-dir '{output_dir}' is a file, not a directory.")
+    for parent in output_dir.parents:
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"--output-dir '{output_dir}': '{parent}' is not a directory.")
+    targets = {(output_dir / name).resolve(): name for name in OUTPUTS}
+    for split, path in inputs.items():
+        if path and Path(path).resolve() in targets:
+            raise DataError(
+                f"data prepare would write {targets[Path(path).resolve()]} over its own input "
+                f"'{path}' ({split}); choose an --output-dir that holds none of the inputs."
+            )
 
 
 @dataclass
@@ -50,6 +77,7 @@ def prepare(
     files = {"train": inputs} if isinstance(inputs, (str, Path)) else dict(inputs)
     if "train" not in files:
         raise DataError("data prepare needs a train file (or a single input to split).")
+    check_output_dir(files, Path(output_dir))
     schema = schema_for(task, opts.columns, opts.labels)
     tokenizer = None
     if opts.filter.tokenizer:
@@ -80,8 +108,9 @@ def prepare(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"{name}.jsonl" for name in splits}
-    for stale in set(SPLITS) - set(splits):  # from an earlier run with more splits
-        (out / f"{stale}.jsonl").unlink(missing_ok=True)
+    if (out / "prepare.json").is_file():  # only splits an earlier prepare wrote go
+        for stale in set(SPLITS) - set(splits):  # from an earlier run with more splits
+            (out / f"{stale}.jsonl").unlink(missing_ok=True)
     for name, rows in splits.items():
         _write_split(paths[name], rows, augmented if name == "train" else [])
     rejected = [r for p in processed.values() for r in p.rejected]
@@ -97,7 +126,7 @@ def prepare(
     write_data_report(out, counts, splits, processed, rejected, leakage, task)  # adds "stats"
     clock.lap("report")
     counts["seconds"] = clock.laps
-    (out / "prepare.json").write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "prepare.json", counts)  # atomic: its presence marks a complete output
     return PrepareResult(out, paths, counts, digest)
 
 

@@ -1,41 +1,134 @@
-"""Read JSONL / JSON / CSV / TSV files into records that remember their line number.
+"""The one place data files are opened: format detection, file checks, text decoding, and the
+record readers that remember line numbers.
 
-The stdlib parsers are used on purpose: they let every error name the file and line, which
-`datasets`' Arrow loaders do not. Records go into a `datasets.Dataset` right after validation.
+Two ways in share everything here: `read_records` (stdlib parsers, every error names the file
+and line; the tasks read their splits with it) and `tunewise.data.load.load_source` (the same
+formats through `datasets`' Arrow builders, memory-mapped, for `data prepare`). Both detect the
+format with `detect_format`, check the path with `require_file`, parse JSON lists with
+`json_list` and name undecodable bytes by line with `bad_utf8_lines`.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tunewise.errors import DataError
 
-FORMATS = ("jsonl", "json", "csv", "tsv")
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
+# Every format tunewise reads, and the extensions that name them.
+ALL_FORMATS = (
+    "jsonl",
+    "json",
+    "csv",
+    "tsv",
+    "parquet",
+    "text",
+    "conll",
+    "squad",
+    "alpaca",
+    "sharegpt",
+)
+EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".conll": "conll",
+}
+FORMATS = ("jsonl", "json", "csv", "tsv")  # what `read_records` reads (records with fields)
+
+# A CSV cell may be a whole document; the stdlib's default limit is 128 KiB.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-def detect_format(path: Path, declared: str | None = "auto") -> str:
+def require_file(path: Path, what: str = "Data file") -> None:
+    """A readable file, or a DataError that says what the path is instead."""
+    if path.is_dir():
+        raise DataError(f"{what} '{path}' is a directory; give the file inside it.")
+    if not path.is_file():
+        raise DataError(f"{what} '{path}' does not exist (looked from {Path.cwd()}).")
+
+
+def detect_format(
+    path: Path, declared: str | None = "auto", formats: tuple[str, ...] = FORMATS
+) -> str:
+    """The declared format, else the one `path`'s extension names among `formats`."""
     if declared and declared != "auto":
+        if declared not in ALL_FORMATS:
+            raise DataError(f"Unknown data format '{declared}'; known: {', '.join(ALL_FORMATS)}.")
         return declared
-    fmt = _EXTENSIONS.get(path.suffix.lower())
-    if fmt is None:
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None or fmt not in formats:
         raise DataError(
             f"Cannot tell the format of '{path}' from its extension; set data.format "
-            f"(one of {', '.join(FORMATS)})."
+            f"(one of {', '.join(formats)})."
         )
     return fmt
+
+
+def bad_utf8_lines(path: Path, limit: int = 1000) -> dict[int, str]:
+    """{line number: why} for lines that are not UTF-8 ({} for a clean file: checked in
+    1 MiB blocks first, line by line only when that fails)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        return {}
+    except UnicodeDecodeError:
+        pass
+    bad: dict[int, str] = {}
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad[number] = (
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                )
+                if len(bad) >= limit:
+                    break
+    return bad
+
+
+def utf8_error(path: Path) -> DataError:
+    bad = bad_utf8_lines(path, limit=5)
+    shown = "; ".join(f"line {n}: {why}" for n, why in bad.items()) or "an incomplete character"
+    return DataError(
+        f"{path}: {shown}. Re-save the file as UTF-8, or (data prepare) set on_error: skip to "
+        "set those lines aside."
+    )
+
+
+def json_list(path: Path) -> list[Any]:
+    """A JSON list of records (or {"data": [...]})."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON at line {exc.lineno} ({exc.msg}).") from None
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON list of records (or {{'data': [...]}}).")
+    return data
 
 
 def read_records(path: str | Path, fmt: str | None = "auto") -> list[tuple[int, dict[str, Any]]]:
     """All records of a file as (line number or record index, record) pairs."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
+    require_file(path)
     fmt = detect_format(path, fmt)
     if fmt not in FORMATS:  # task formats (conll, squad, ...) are read by their task
         raise DataError(
@@ -46,10 +139,10 @@ def read_records(path: str | Path, fmt: str | None = "auto") -> list[tuple[int, 
     reader = {"jsonl": _jsonl, "json": _json, "csv": _delimited, "tsv": _delimited}[fmt]
     try:
         records = list(reader(path, "\t" if fmt == "tsv" else ","))
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); re-save it as UTF-8."
-        ) from None
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not valid {fmt.upper()} ({exc}).") from None
     if not records:
         raise DataError(f"Data file '{path}' holds no records.")
     return records
@@ -70,15 +163,7 @@ def _jsonl(path: Path, _: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _json(path: Path, _: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON at line {exc.lineno} ({exc.msg}).") from None
-    if isinstance(data, dict) and isinstance(data.get("data"), list):
-        data = data["data"]
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a JSON list of records (or {{'data': [...]}}).")
-    for index, record in enumerate(data):
+    for index, record in enumerate(json_list(path)):
         if not isinstance(record, dict):
             raise DataError(f"{path}, record {index}: expected an object, got {record!r}.")
         yield index, record

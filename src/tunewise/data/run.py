@@ -41,11 +41,15 @@ class PreparedRun:
         }
 
     def copy_reports(self, run_dir: Path) -> None:
-        """Report files into the run directory; the temporary splits are then removed."""
+        """Report files into the run directory."""
         for name in REPORT_FILES:
             source = self.result.output_dir / name
             if source.is_file():
                 shutil.copy2(source, run_dir / name)
+
+    def cleanup(self) -> None:
+        """Remove the temporary splits (a copy of the user's data); the recipe calls it on
+        every exit path."""
         shutil.rmtree(self.result.output_dir, ignore_errors=True)
 
 
@@ -72,7 +76,11 @@ def prepare_for_run(cfg: Config) -> PreparedRun | None:
         if spec is not None:
             inputs[name] = spec.path
     out = Path(tempfile.mkdtemp(prefix="tunewise-prepare-"))
-    result = prepare(inputs, out, cfg.task.type, options, seed=cfg.seed, fmt=train.format)
+    try:
+        result = prepare(inputs, out, cfg.task.type, options, seed=cfg.seed, fmt=train.format)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     data = cfg.data.model_copy(deep=True)
     pair = "text_pair" if "text_pair" in columns else None
     for name in ("train", "validation", "test"):

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tunewise.artifacts import atomic_write_text, check_writable_file
 from tunewise.errors import DataError
 
 METHODS = ("entropy", "margin", "least_confidence", "random")
@@ -48,6 +49,9 @@ def select(
 ) -> list[dict[str, Any]]:
     """The k pool records a trained run's `predictor` (`tunewise.load(run_dir)`) is least sure
     about (most uncertain first)."""
+
+    if output:
+        check_output(pool, output)
     if method not in METHODS:
         raise DataError(f"Unknown selection method '{method}'; known: {', '.join(METHODS)}.")
     dataset = predictor.read(pool, labelled=False)
@@ -83,13 +87,20 @@ def select(
         )
         picked.append(out)
     if output:
-        Path(output).write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked), encoding="utf-8"
+        atomic_write_text(
+            Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked)
         )
     return picked
 
 
 # -- Label Studio --------------------------------------------------------------------------------
+def check_output(source: str | Path, output: str | Path) -> None:
+    """Before any work: --output can be written, and is not the input itself."""
+    check_writable_file(Path(output), "--output")
+    if Path(output).resolve() == Path(source).resolve():
+        raise DataError(f"--output '{output}' is the input file; choose another name.")
+
+
 def to_label_studio(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Label Studio tasks; a record's `predicted` label becomes a pre-annotation."""
     tasks = []
@@ -126,14 +137,20 @@ def from_label_studio(tasks: Any, source: str = "export") -> tuple[list[dict[str
         data = task["data"]
         if "text" not in data:
             raise DataError(f"{source}, task {index}: field 'data.text' is missing.")
-        annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-        choices = [
-            c
-            for a in annotations[-1:]  # the latest annotation wins
-            for res in a.get("result") or []
-            if res.get("type", "choices") == "choices"
-            for c in (res.get("value") or {}).get("choices") or []
-        ]
+        try:
+            annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+            choices = [
+                c
+                for a in annotations[-1:]  # the latest annotation wins
+                for res in a.get("result") or []
+                if res.get("type", "choices") == "choices"
+                for c in (res.get("value") or {}).get("choices") or []
+            ]
+        except (AttributeError, TypeError):  # a list where an object belongs, or the reverse
+            raise DataError(
+                f"{source}, task {index}: 'annotations' is not in Label Studio's export format "
+                "(a list of objects whose 'result' items carry value.choices)."
+            ) from None
         if not choices:
             unlabelled += 1
             continue
@@ -147,21 +164,23 @@ def export_label_studio(source: str | Path, output: str | Path) -> int:
     """JSONL (e.g. from `data select`) → Label Studio tasks JSON; returns the task count."""
     from tunewise.data.readers import read_records
 
+    check_output(source, output)
     records = [r for _, r in read_records(source)]
-    Path(output).write_text(
-        json.dumps(to_label_studio(records), ensure_ascii=False, indent=1), encoding="utf-8"
+    atomic_write_text(
+        Path(output), json.dumps(to_label_studio(records), ensure_ascii=False, indent=1)
     )
     return len(records)
 
 
 def import_label_studio(source: str | Path, output: str | Path) -> tuple[int, int]:
     """Label Studio export JSON → labelled JSONL; returns (records written, skipped tasks)."""
+    check_output(source, output)
     try:
         tasks = json.loads(Path(source).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{source}: cannot read a Label Studio export ({exc}).") from None
     records, skipped = from_label_studio(tasks, str(source))
-    Path(output).write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    atomic_write_text(
+        Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     )
     return len(records), skipped

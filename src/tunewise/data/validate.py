@@ -48,9 +48,9 @@ def raise_or_collect(
     """Rejected records as rejected.jsonl objects; DataError under `fail` when there are any."""
     if bad and on_error == "fail":
         shown = [f"{place(path, line)}: {reason}" for line, _, reason in bad[:SHOWN]]
-        more = f" (and {len(bad) - SHOWN} more)" if len(bad) > SHOWN else ""
+        which = f", the first {SHOWN}" if len(bad) > SHOWN else ""
         raise DataError(
-            f"{len(bad)} invalid record(s){more}: "
+            f"{len(bad)} invalid record(s){which}: "
             + "; ".join(shown)
             + ". Fix them, or set on_error: skip to set them aside in rejected.jsonl."
         )

@@ -6,28 +6,66 @@ from pathlib import Path
 from typing import Any
 
 from tunewise.artifacts import load_trained, read_manifest
-from tunewise.config import SplitFile, validate_config
+from tunewise.config import Config, SplitFile, validate_config
+from tunewise.errors import TunewiseError
 from tunewise.registry import TASKS
 from tunewise.tasks.base import Task
+
+
+def check_remote_code(run_dir: Path, config: Config, trusted: bool) -> None:
+    """A run directory is data that people share: its manifest alone never switches on
+    `trust_remote_code` (which runs Python code from the model folder); the user must."""
+    if config.model.trust_remote_code and not trusted:
+        raise TunewiseError(
+            f"Run '{run_dir}' sets model.trust_remote_code: true, so loading it would execute "
+            f"Python code shipped with its model ('{config.model.name}'). A run directory can "
+            "come from anyone, so tunewise does not do that on the manifest's say-so; if you "
+            "trust the run and its model, pass --trust-remote-code (or trust_remote_code=True)."
+        )
+
+
+def load_run_tokenizer(run_dir: Path, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    path = run_dir / "tokenizer"
+    if not path.is_dir():
+        raise TunewiseError(
+            f"Run '{run_dir}' has no tokenizer/ directory (the tokenizer the model was trained "
+            "with); copy the run again, or retrain it."
+        )
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise TunewiseError(
+            f"Run '{run_dir}': the tokenizer in {path} cannot be loaded ({exc}); copy the run "
+            "again, or retrain it."
+        ) from None
 
 
 class Predictor:
     """A trained model ready for inference: everything is rebuilt from the run's manifest."""
 
-    def __init__(self, run_dir: str | Path, device: str | None = None) -> None:
+    def __init__(
+        self, run_dir: str | Path, device: str | None = None, trust_remote_code: bool = False
+    ) -> None:
         import torch
-        from transformers import AutoTokenizer
 
         from tunewise.assemble import assemble
 
         self.run_dir = Path(run_dir)
         self.manifest = read_manifest(self.run_dir)
         self.config = validate_config(self.manifest["config"], str(self.run_dir / "tunewise.json"))
+        check_remote_code(self.run_dir, self.config, trust_remote_code)
         self.task: Task = TASKS.get(self.config.task.type)(
             self.config.task, self.config.data, self.config.model
         )
-        self.task.load_state(self.manifest["task"]["state"])
-        tokenizer = AutoTokenizer.from_pretrained(self.run_dir / "tokenizer")
+        try:
+            self.task.load_state(self.manifest["task"]["state"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TunewiseError(
+                f"{self.run_dir / 'tunewise.json'}: the task state is incomplete ({exc!r})."
+            ) from None
+        tokenizer = load_run_tokenizer(self.run_dir, self.config.model.trust_remote_code)
         built = assemble(self.config, self.task, tokenizer=tokenizer)
         load_trained(built.model, self.run_dir)
         self.model = built.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -85,16 +123,37 @@ class Predictor:
         dataset = self.task.records_to_dataset(inputs)
         return self.task.predict(self.model, self.tokenizer, dataset, batch_size, progress)
 
-    def read(self, path: str | Path, labelled: bool = True, fmt: str | None = None) -> Any:
-        """A file read with the run's column settings (as for its validation split)."""
+    def read(
+        self,
+        path: str | Path,
+        labelled: bool = True,
+        fmt: str | None = None,
+        text_column: str | None = None,
+    ) -> Any:
+        """A file read with the run's column settings (as for its validation split);
+        `text_column` names the field holding the text when the file's differs."""
+        from tunewise.errors import DataError
+
         base = self.config.data.split("validation") or self.config.data.split("train")
         assert base is not None
         columns = [base.text_column] if isinstance(base.text_column, str) else base.text_column
         text_columns = list(dict.fromkeys([*(columns or []), "text"]))  # `text` always works
+        if text_column:
+            text_columns = [text_column]
         spec = SplitFile(
             **{**base.model_dump(), "path": str(path), "format": fmt or "auto"},
         ).model_copy(update={"text_column": text_columns})
-        return self.task.read(spec, labelled=labelled)
+        try:
+            return self.task.read(spec, labelled=labelled)
+        except DataError as exc:
+            message = str(exc)
+            if " Set data." not in message:
+                raise
+            # The task's hint names config keys, which a finished run's reader cannot take.
+            raise DataError(
+                message.split(" Set data.")[0] + " Give the field that holds the text with "
+                "--text-column NAME (API: text_column=NAME), or add a 'text' field to the file."
+            ) from None
 
     def evaluate(
         self, path: str | Path, batch_size: int = 64, progress: bool = True

@@ -12,14 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tunewise.artifacts import (
-    MANIFEST,
-    check_output_dir,
-    package_versions,
-    prepare_output_dir,
-    save_trained,
-    write_json,
-)
+from tunewise.artifacts import MANIFEST, package_versions, save_trained, write_json
 from tunewise.config import Config, save_config
 from tunewise.data.readers import fingerprint
 from tunewise.data.run import prepare_for_run
@@ -29,6 +22,8 @@ from tunewise.strategies.auto import resolve_auto
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
 from tunewise.training.batching import pack_batches
+from tunewise.training.rundir import StagedRun, staged_run
+from tunewise.training.trainer import check_metric, close_writers
 
 
 @dataclass
@@ -42,7 +37,9 @@ class RunResult:
     def load(self) -> Any:
         from tunewise.serving.predictor import Predictor
 
-        return Predictor(self.run_dir)
+        # The config was the caller's own, in this process: its trust_remote_code stands.
+        trusted = bool(self.manifest.get("config", {}).get("model", {}).get("trust_remote_code"))
+        return Predictor(self.run_dir, trust_remote_code=trusted)
 
 
 def _read_splits(cfg: Config, task: Task) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -76,20 +73,28 @@ def _planned_steps(cfg: Config, lengths: list[int]) -> int:
 
 
 def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunResult:
-    """Run the whole recipe; the run directory is cleared (with overwrite) only once the config,
-    data and model have loaded, so a run that fails early never costs the previous one."""
+    """Run the whole recipe under a lock on output_dir, writing into a work directory that
+    replaces output_dir only once the run has finished (`training.rundir`): a run that fails at
+    any point never costs the previous one."""
     import torch
 
-    from tunewise.assemble import assemble
-
-    run_dir = Path(cfg.output_dir)
-    check_output_dir(run_dir, overwrite, resume)
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
+    with staged_run(cfg, overwrite, resume) as run:
+        task: Task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
+        prepared = prepare_for_run(cfg)  # data.prepare: validate/clean/dedup/split first
+        try:
+            return _train(cfg, task, prepared, run)
+        finally:
+            if prepared:
+                prepared.cleanup()  # the temporary copy of the data goes on every exit path
 
+
+def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
+    from tunewise.assemble import assemble
+
+    run_dir = run.work
     # 1. data, read and validated by the task (which learns its labels from train)
-    task: Task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
-    prepared = prepare_for_run(cfg)  # data.prepare: validate/clean/dedup/split first
     splits, sources = _read_splits(prepared.config if prepared else cfg, task)
     # `strategy: auto` becomes the advisor's top choice for this data (recorded in the manifest)
     cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
@@ -112,16 +117,25 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     lr_source = (
         "config" if cfg.training.learning_rate else f"{cfg.strategy.name} default for {steps} steps"
     )
-    # 4. train
-    prepare_output_dir(run_dir, overwrite, resume)
+    # 4. train (in the work directory; a resumed run from its newest good checkpoint)
+    run.begin(cfg)
     if prepared:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
     for callback in built.strategy.callbacks():  # e.g. diff pruning's sparsity schedule
         trainer.add_callback(callback)
+    check_metric(cfg, task, trainer, encoded["validation"])
     checkpoints = Path(trainer.args.output_dir)
-    has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
-    output = trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)
+    if run.resume_from:
+        trainer.resume_totals(run.totals)
+    try:
+        output = trainer.train(
+            resume_from_checkpoint=str(run.resume_from) if run.resume_from else None
+        )
+    except BaseException:
+        close_writers(trainer)  # before the work directory may be removed under them
+        raise
+    whole = trainer.run_summary(output)
     model = trainer.model  # the best epoch's weights when evaluating each epoch
     # 5. evaluate the final model with the same code path as `tunewise eval`
     metrics = _evaluate(cfg, task, model, built.tokenizer, splits, encoded)
@@ -130,7 +144,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
             {f"{k}_before": v for k, v in scalar_metrics(values).items() if k != "n_examples"}
         )
     # 6. the run directory
-    runtime = output.metrics.get("train_runtime", 0.0)
+    runtime = whole["seconds"]
     training = {
         "learning_rate": lr,
         "learning_rate_source": lr_source,
@@ -141,7 +155,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "train_seconds": round(runtime, 2),
         "real_tokens": trainer.real_tokens_seen,
         "real_tokens_per_second": round(trainer.real_tokens_seen / max(runtime, 1e-9), 1),
-        "final_train_loss": output.training_loss,
+        "final_train_loss": whole["final_train_loss"],
         "best_checkpoint_metric": cfg.eval.metric or task.default_metric,
         # the split whose metric chose the checkpoint (None: the last step, no per-epoch eval)
         "best_checkpoint_split": "validation" if cfg.eval.each_epoch else None,
@@ -184,9 +198,11 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "versions": package_versions(),
     }
     _write_report(run_dir, task, trainer, manifest, metrics)
-    write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
     shutil.rmtree(checkpoints, ignore_errors=True)
-    return RunResult(run_dir, metrics, manifest)
+    (run_dir / "run.json").unlink(missing_ok=True)
+    write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
+    run.commit()
+    return RunResult(run.final, metrics, manifest)
 
 
 def _make_trainer(
@@ -197,6 +213,7 @@ def _make_trainer(
     from transformers.integrations import TensorBoardCallback
     from transformers.trainer_callback import ProgressCallback
 
+    from tunewise.training.checkpoints import SaveEverySteps
     from tunewise.training.trainer import (
         CompactProgress,
         TunewiseTrainer,
@@ -214,6 +231,8 @@ def _make_trainer(
         pass
     if cfg.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
+    if cfg.training.save_steps:
+        callbacks.append(SaveEverySteps(cfg.training.save_steps))
     compute_metrics = task.trainer_metrics()
     args = training_arguments(cfg, run_dir / "checkpoints", lr, metric, task.greater_is_better)
     # Loss-only evaluation never gathers logits: an LM's (examples, tokens, vocabulary) would not

@@ -5,6 +5,7 @@ early stopping, TensorBoard — is the Trainer's own, configured from `TrainingC
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,53 @@ class TunewiseTrainer(Trainer):
         self.max_tokens_per_batch = max_tokens_per_batch
         self.loss_module = loss_module
         self.real_tokens_seen = 0
+        # Totals of the steps before a resume (from the checkpoint's seal), so the manifest
+        # reports the whole run as an uninterrupted one would.
+        self.prior = {"real_tokens": 0, "loss_sum": 0.0, "seconds": 0.0}
+        self.session_start = time.time()
+
+    def resume_totals(self, totals: dict[str, Any]) -> None:
+        self.prior = {**self.prior, **totals}
+        self.real_tokens_seen = int(self.prior["real_tokens"])
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """The Trainer's checkpoint, then its seal (see `training.checkpoints`)."""
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        from tunewise.training.checkpoints import seal
+
+        super()._save_checkpoint(model, trial)
+        path = (
+            Path(self._get_output_dir(trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        )
+        if path.is_dir():
+            seal(path, self.totals())
+
+    def totals(self) -> dict[str, Any]:
+        """Real tokens, summed loss and seconds of the whole run up to now."""
+        session_loss = getattr(self, "_total_loss_scalar", 0.0)
+        pending = getattr(self, "_tr_loss", None)
+        if pending is not None:
+            session_loss += float(pending.item())
+        return {
+            "step": int(self.state.global_step),
+            "real_tokens": self.real_tokens_seen,
+            "loss_sum": self.prior["loss_sum"] + session_loss,
+            "seconds": self.prior["seconds"] + time.time() - self.session_start,
+        }
+
+    def run_summary(self, output: Any) -> dict[str, Any]:
+        """Loss, tokens and seconds over the whole run (all sessions of a resumed one)."""
+        if not self.prior.get("step"):
+            return {
+                "final_train_loss": output.training_loss,
+                "seconds": output.metrics.get("train_runtime", 0.0),
+            }
+        steps = max(int(output.global_step), 1)
+        session_steps = int(output.global_step) - int(self.prior.get("step", 0))
+        loss_sum = self.prior["loss_sum"] + output.training_loss * session_steps
+        seconds = self.prior["seconds"] + output.metrics.get("train_runtime", 0.0)
+        return {"final_train_loss": loss_sum / steps, "seconds": seconds}
 
     def _loader(self, dataset: Any, batch_size: int, training: bool) -> DataLoader:
         lengths = dataset["length"]
@@ -181,3 +229,32 @@ def adam_optimizer(
         "eps": 1e-8,
         "fused": True,
     }
+
+
+def close_writers(trainer: Any) -> None:
+    """Flush and stop TensorBoard's writer thread (the Trainer only does so on success)."""
+    for callback in trainer.callback_handler.callbacks:
+        writer = getattr(callback, "tb_writer", None)
+        if writer is not None:
+            writer.close()
+
+
+def check_metric(cfg: Config, task: Any, trainer: Any, validation: Any) -> None:
+    """eval.metric must be one the task reports while training (checked on a few validation
+    examples before training starts, not after the first epoch)."""
+    from tunewise.errors import ConfigError, did_you_mean
+
+    metric = cfg.eval.metric
+    if not metric or not cfg.eval.each_epoch:
+        return
+    if trainer.compute_metrics is None:
+        names = ["loss"]
+    else:
+        sample = validation.select(range(min(4, len(validation))))
+        found = trainer.predict(sample).metrics
+        names = [k.removeprefix("test_") for k in found if not k.endswith(("_second", "runtime"))]
+    if metric.removeprefix("eval_") not in names:
+        raise ConfigError(
+            f"eval.metric '{metric}' is not a metric task '{task.name}' reports during training"
+            f"{did_you_mean(metric, names)}; it reports: {', '.join(sorted(names))}."
+        )

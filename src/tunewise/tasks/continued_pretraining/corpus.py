@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunewise.config import SplitFile
-from tunewise.data.readers import read_records, where
+from tunewise.data.readers import read_records, require_file, where
 from tunewise.errors import DataError
 
 TEXT_SUFFIXES = (".txt", ".text", ".md")
@@ -22,8 +22,7 @@ def read_documents(spec: SplitFile, unit: str = "line") -> list[tuple[int, str]]
 
 
 def _text_documents(path: Path, unit: str) -> list[tuple[int, str]]:
-    if not path.is_file():
-        raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
+    require_file(path)
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:

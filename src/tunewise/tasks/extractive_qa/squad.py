@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from tunewise.data.readers import detect_format, read_records
+from tunewise.data.readers import detect_format, read_records, require_file
 from tunewise.errors import DataError
 
 AnswerPolicy = Literal["fix", "error", "skip"]
@@ -34,8 +34,7 @@ def read_qa(
 ) -> list[dict[str, Any]]:
     """Questions of a SQuAD JSON file, a JSON list of flat records, or JSONL (by `fmt`)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
+    require_file(path)
     fmt = "json" if fmt == "squad" else detect_format(path, fmt)
     if fmt == "json":
         data = _load_json(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from tunewise.data.readers import require_file
 from tunewise.errors import DataError
 
 TagScheme = Literal["auto", "bio", "iob1"]
@@ -28,8 +29,7 @@ def read_conll(
     Tags are returned as written; see `to_bio` for scheme conversion.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Data file '{path}' does not exist (looked from {Path.cwd()}).")
+    require_file(path)
     sentences: list[dict[str, Any]] = []
     tokens: list[str] = []
     tags: list[str] = []
