@@ -142,6 +142,9 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     output_dir: str = "runs/latest"
     seed: int = 42
+    # Start from this earlier run's trained model instead of the base model (continue its
+    # tensors, or its merged weights; see tunewise.training.init_from and docs/lifecycle.md).
+    init_from: str | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from tunewise.artifacts import load_trained, read_manifest
 from tunewise.config import SplitFile, validate_config
 from tunewise.registry import TASKS
 from tunewise.tasks.base import Task
+from tunewise.training.init_from import verify_recorded
 
 
 class Predictor:
@@ -22,6 +23,7 @@ class Predictor:
 
         self.run_dir = Path(run_dir)
         self.manifest = read_manifest(self.run_dir)
+        verify_recorded(self.manifest)  # a run trained from another (init_from) needs it intact
         self.config = validate_config(self.manifest["config"], str(self.run_dir / "tunewise.json"))
         self.task: Task = TASKS.get(self.config.task.type)(
             self.config.task, self.config.data, self.config.model
