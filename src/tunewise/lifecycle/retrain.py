@@ -23,37 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from tunewise.artifacts import MANIFEST, atomic_write_text, check_output_dir, write_json
-from tunewise.config import Config, SplitFile
+from tunewise.config import Config
 from tunewise.errors import ConfigError, DataError
+from tunewise.lifecycle.records import canonical_records
 from tunewise.training.init_from import Parent, load_parent
 
 LOWER_IS_BETTER = {"loss", "perplexity"}
-
-
-def _canonical(path: str, task: str, spec: SplitFile | None) -> list[dict[str, Any]]:
-    """Valid records of `path` with the pipeline's canonical field names (fails on a bad one)."""
-    from tunewise.data.arrow import column
-    from tunewise.data.options import DedupOptions, PrepareConfig
-    from tunewise.data.schemas import _TASK_SCHEMA, schema_for
-    from tunewise.data.steps import process
-
-    if not Path(path).is_file():
-        raise DataError(f"retrain: data file '{path}' does not exist.")
-    if task not in _TASK_SCHEMA:  # no pipeline schema: the task's reader checks them later
-        from tunewise.data.readers import read_records
-
-        return [r for _, r in read_records(path, spec.format if spec else "auto")]
-    columns: dict[str, str] = {}
-    if spec is not None and task == "classification":
-        for field, given in (("text", spec.text_column), ("text_pair", spec.text_pair_column)):
-            if isinstance(given, str) and given != field:
-                columns[field] = given
-        if spec.label_column and spec.label_column != "label":
-            columns["label"] = spec.label_column
-    options = PrepareConfig(columns=columns, dedup=DedupOptions(exact=False, remove=False))
-    fmt = spec.format if spec else "auto"
-    p = process(path, schema_for(task, columns), options, fmt)
-    return [json.loads(r) for r in column(p.rows, "record")]
 
 
 def build_mix(
@@ -61,7 +36,7 @@ def build_mix(
 ) -> dict[str, Any]:
     """Write out_dir/train.jsonl (new + replayed, shuffled) and out_dir/mix.json."""
     task = parent.task_type
-    new = _canonical(str(data), task, None)
+    new = canonical_records(str(data), task, None)
     old: list[dict[str, Any]] = []
     n_replay = 0
     if replay > 0:
@@ -72,7 +47,7 @@ def build_mix(
                 f"retrain: run '{parent.run_dir}' was trained on '{spec.path}', which is gone, so "
                 "nothing can be replayed. Restore it, or pass --replay 0."
             )
-        old = _canonical(spec.path, task, spec)
+        old = canonical_records(spec.path, task, spec)
         n_replay = min(len(old), round(replay / (1 - replay) * len(new)))
     rng = random.Random(seed)
     picked = sorted(rng.sample(range(len(old)), n_replay))
