@@ -162,3 +162,39 @@ def test_unmergeable_parent_refuses_another_strategy_but_continues_its_own(
 def test_manifest_of_a_run_without_init_from_has_no_parent(lora_parent):
     assert "init_from" not in read_manifest(Path(lora_parent))
     assert read_manifest(Path(lora_parent))["config"]["init_from"] is None
+
+
+def test_lora_sft_to_another_task_merges_so_disabled_adapters_are_the_parent(tmp_path):
+    """SFT → chat (as SFT → preference): the parent's adapter is merged into the base and a fresh
+    one trains on top, so the child with its adapters disabled is exactly the SFT model."""
+    from generation_fixtures import build_llama, chat_records, instruction_records, write
+
+    model_dir = build_llama(tmp_path / "llama")
+    sft = {
+        "model": {"name": str(model_dir), "max_length": 64},
+        "task": {"type": "instruction"},
+        "data": {"train": str(write(tmp_path / "i.jsonl", instruction_records(16)))},
+        "strategy": {"name": "lora"},
+        "training": {"max_steps": 3, "batch_size": 4, "learning_rate": 2e-2},
+        "output_dir": str(tmp_path / "sft"),
+    }
+    parent = tunewise.finetune(sft).run_dir
+    child_raw = {
+        **sft,
+        "task": {"type": "chat"},
+        "data": {"train": str(write(tmp_path / "c.jsonl", chat_records(8)))},
+        "init_from": str(parent),
+    }
+    cfg = load_config(child_raw)
+    task = TASKS.get("chat")(cfg.task, cfg.data, cfg.model)
+    built = assemble(cfg, task)
+    assert built.init_from["mode"] == "merged" and built.init_from["parent_task"] == "instruction"
+    ids = torch.tensor([[5, 9, 17, 33, 41, 2]])
+    merged = tunewise.api.merge(parent).eval()
+    base = Predictor.from_base(str(model_dir), "instruction").model
+    built.model.eval()
+    with torch.no_grad(), built.model.disable_adapter():
+        reference = built.model(input_ids=ids).logits
+    with torch.no_grad():
+        assert torch.allclose(reference, merged(input_ids=ids).logits, atol=1e-5)
+        assert not torch.allclose(reference, base(input_ids=ids).logits, atol=1e-3)
