@@ -74,6 +74,13 @@ def test_child_run_records_the_parent_and_loads_only_while_it_is_intact(
     assert len(info["sha256"]) == 64
     texts = ["good great film", "awful bad plot"]
     before = Predictor(child.run_dir, device="cpu").predict(texts)
+    # a chain: a grandchild continues the child, which is rebuilt on the parent
+    from safetensors.torch import load_file
+
+    grand, _, _ = _child_model(tiny_bert, module_data, child.run_dir, tmp_path)
+    params = dict(grand.model.named_parameters())
+    saved = load_file(str(child.run_dir / WEIGHTS))
+    assert all(torch.equal(params[k], v) for k, v in saved.items())
     moved = tmp_path / "moved"
     shutil.move(parent, moved)
     with pytest.raises(ConfigError, match="gone or incomplete"):
