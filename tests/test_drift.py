@@ -77,3 +77,15 @@ def test_label_shift_statistics():
     assert skew["total_variation"] == pytest.approx(0.4)
     assert skew["psi"] > 0.2 and skew["chi_square_pvalue"] < 0.01
     assert psi([0.5, 0.5], [0.9, 0.1]) == pytest.approx(0.4 * 0.5878 + 0.4 * 1.6094, rel=1e-3)
+
+
+def test_unlabelled_pool_from_the_logs_feeds_active_learning(run, tmp_path):
+    """Before any feedback: collect writes the pool only, and `data select` picks from it."""
+    texts = [r["text"] for r in sentiment_records(12, seed=4)]
+    logs = _served(run, texts, tmp_path, "pool")
+    pool, labelled = tmp_path / "pool.jsonl", tmp_path / "labelled.jsonl"
+    counts = api.collect_data(logs, labelled, run=run, unlabelled=pool)
+    assert counts["n_output"] == 0 and not labelled.exists()
+    assert counts["n_unlabelled"] == len(set(texts))
+    picked = api.select_for_annotation(run, pool, k=3, method="entropy")
+    assert len(picked) == 3 and {p["text"] for p in picked} <= set(texts)

@@ -182,11 +182,16 @@ def collect(
         c = api.collect_data(requests_dir, output, task=task, run=run, unlabelled=unlabelled)
     except TunewiseError as exc:
         fail(exc)
-    typer.echo(
-        f"{c['n_requests']} logged requests, {c['n_with_feedback']} with feedback: "
-        f"{c['n_rejected']} rejected, {c['n_duplicates']} duplicates, {c['n_output']} written "
-        f"to {output} ({c['task']})"
-    )
+    if c["output"] is None:
+        typer.echo(
+            f"{c['n_requests']} logged requests, none with feedback yet: {output} not written"
+        )
+    else:
+        typer.echo(
+            f"{c['n_requests']} logged requests, {c['n_with_feedback']} with feedback: "
+            f"{c['n_rejected']} rejected, {c['n_duplicates']} duplicates, {c['n_output']} "
+            f"written to {output} ({c['task']})"
+        )
     for r in c["rejected"][:5]:
         typer.echo(f"  rejected request {r['id']}: {r['reason']}")
     if c["n_bad_lines"]:

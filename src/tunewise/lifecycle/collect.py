@@ -103,43 +103,59 @@ def collect(
     labelled = [
         (r, logs.feedback[str(r["id"])]) for r in logs.requests if str(r["id"]) in logs.feedback
     ]
-    if not labelled:
+    if not labelled and unlabelled is None:
         raise DataError(
             f"No logged request in '{requests_dir}' has feedback (feedback.jsonl: "
-            f"{len(logs.feedback)} labels, {logs.n_feedback_unmatched} for unknown ids)."
+            f"{len(logs.feedback)} labels, {logs.n_feedback_unmatched} for unknown ids). Pass "
+            "--unlabelled FILE to write the requests as a pool to annotate (`data select`)."
         )
-    records = [to_record(task, input_of(r), label) for r, label in labelled]
-    kept, rejected, n_dups = _validate_and_dedup(records, task)
-    for r in rejected:  # line n of the collected records is the n-th labelled request
-        r["id"] = labelled[r["line"] - 1][0]["id"]
-    atomic_write_text(Path(output), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
     counts: dict[str, Any] = {
         "task": task,
-        "output": str(output),
+        "output": None,  # nothing is written while no request has feedback
         "n_requests": len(logs.requests),
         "n_with_feedback": len(labelled),
-        "n_rejected": len(rejected),
-        "n_duplicates": n_dups,
-        "n_output": len(kept),
+        "n_rejected": 0,
+        "n_duplicates": 0,
+        "n_output": 0,
         "n_feedback_unmatched": logs.n_feedback_unmatched,
         "n_bad_lines": len(logs.bad_lines),
-        "rejected": rejected[:10],
+        "rejected": [],
         "bad_lines": logs.bad_lines[:10],
     }
+    if labelled:
+        records = [to_record(task, input_of(r), label) for r, label in labelled]
+        kept, rejected, n_dups = _validate_and_dedup(records, task)
+        for r in rejected:  # line n of the collected records is the n-th labelled request
+            r["id"] = labelled[r["line"] - 1][0]["id"]
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)
+        atomic_write_text(Path(output), text)
+        counts.update(
+            output=str(output),
+            n_rejected=len(rejected),
+            n_duplicates=n_dups,
+            n_output=len(kept),
+            rejected=rejected[:10],
+        )
     if unlabelled is not None:
-        pool, seen = [], set()
-        for r in logs.requests:
-            if str(r["id"]) in logs.feedback:
-                continue
-            record = input_of(r)
-            key = json.dumps(record, sort_keys=True, ensure_ascii=False)
-            if key not in seen:
-                seen.add(key)
-                pool.append({**record, "id": r["id"]})
+        pool = _pool(logs)
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pool)
         atomic_write_text(Path(unlabelled), text)
         counts.update(unlabelled=str(unlabelled), n_unlabelled=len(pool))
     return counts
+
+
+def _pool(logs: Any) -> list[dict[str, Any]]:
+    """Requests without feedback as input records (+ id), exact duplicates dropped."""
+    pool, seen = [], set()
+    for r in logs.requests:
+        if str(r["id"]) in logs.feedback:
+            continue
+        record = input_of(r)
+        key = json.dumps(record, sort_keys=True, ensure_ascii=False)
+        if key not in seen:
+            seen.add(key)
+            pool.append({**record, "id": r["id"]})
+    return pool
 
 
 def _validate_and_dedup(
