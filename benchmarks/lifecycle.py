@@ -1,13 +1,13 @@
 """The collect → retrain → promote → drift loop on real data (minilm + LoRA, SST-2), bounded.
 
-1. Old run: minilm + LoRA on 1,000 SST-2 training sentences, 1 epoch, validated on half of the
-   dev set (436).
-2. Retrain on the next 1,000 training sentences with replay 0.2 (250 old records), compared on
-   the other half of the dev set (fixed evaluation) and on the old validation half (forgetting).
-3. Drift: 300 unseen SST-2 training sentences served (unshifted) vs 300 BBC News first sentences
+1. Old run: minilm + LoRA on 400 SST-2 training sentences, 1 epoch, validated on 200 dev
+   sentences.
+2. Retrain on the next 400 training sentences with replay 0.2 (100 old records), compared on
+   200 other dev sentences (fixed evaluation) and on the old validation set (forgetting).
+3. Drift: 150 unseen SST-2 training sentences served (unshifted) vs 150 BBC News first sentences
    (a planted domain shift), each with the old run's own predictions as the server would log.
 Data are read in place from ../shared/data and written only to a temporary directory; the
-numbers go to benchmarks/results/lifecycle.json. About 5 minutes on 2 CPU cores.
+numbers go to benchmarks/results/lifecycle.json. About 3 minutes on 2 idle CPU cores.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from tunewise import api
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "results" / "lifecycle.json"
+N, EVAL, SERVED = 400, 200, 150  # old / new training records, each eval half, served texts
 
 
 def _tsv(path: Path) -> list[dict]:
@@ -65,10 +66,10 @@ def main() -> None:
     torch.set_num_threads(2)
     train, dev = _tsv(DATA / "sst2" / "train.tsv"), _tsv(DATA / "sst2" / "dev.tsv")
     tmp = Path(tempfile.mkdtemp(prefix="tunewise-lifecycle-"))
-    old_train = _jsonl(tmp / "old.jsonl", train[:1000])
-    new = _jsonl(tmp / "new.jsonl", train[1000:2000])
-    fixed = _jsonl(tmp / "fixed.jsonl", dev[:436])
-    old_val = _jsonl(tmp / "old_val.jsonl", dev[436:])
+    old_train = _jsonl(tmp / "old.jsonl", train[:N])
+    new = _jsonl(tmp / "new.jsonl", train[N : 2 * N])
+    fixed = _jsonl(tmp / "fixed.jsonl", dev[:EVAL])
+    old_val = _jsonl(tmp / "old_val.jsonl", dev[EVAL : 2 * EVAL])
     results: dict = {}
     t0 = time.perf_counter()
     old = tunewise.finetune(
@@ -93,9 +94,9 @@ def main() -> None:
             "mode"
         ],
     }
-    served = [r["text"] for r in train[5000:5300]]
+    served = [r["text"] for r in train[5000 : 5000 + SERVED]]
     bbc = [json.loads(x) for x in (DATA / "bbc-news" / "train.jsonl").read_text().splitlines()]
-    shifted = [r["document"].split("\n")[0].split(". ")[0] for r in bbc[:300]]
+    shifted = [r["document"].split("\n")[0].split(". ")[0] for r in bbc[:SERVED]]
     for name, texts in (("unshifted", served), ("bbc_news", shifted)):
         t0 = time.perf_counter()
         report = api.drift(old, _logs(old, texts, tmp / name), tmp / f"{name}.md")

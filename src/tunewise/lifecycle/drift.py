@@ -24,6 +24,8 @@ import numpy as np
 
 from tunewise.artifacts import atomic_write_text, read_manifest, write_json
 from tunewise.config import validate_config
+from tunewise.errors import TunewiseError
+from tunewise.lifecycle.drift_report import recommend, render
 from tunewise.lifecycle.logs import input_of, read_logs
 from tunewise.lifecycle.records import canonical_records, record_text
 
@@ -34,6 +36,8 @@ THRESHOLDS = {
     "confidence_drop": 0.1,  # mean confidence below the reference's by this much
     "min_requests": 30,  # fewer logged requests: too little traffic to judge
 }
+# Fields of a training record that are targets, not inputs (dropped before the model predicts).
+TARGETS = {"label", "tags", "answers", "answer", "output", "response", "target", "summary"}
 REFERENCE_LIMIT = 500  # reference examples the model predicts (confidence, label baseline)
 EPS = 1e-4
 _WORD = re.compile(r"\w+")
@@ -152,15 +156,17 @@ def drift(
     traffic = [record_text(input_of(r), task) for r in logs.requests]
     train_spec = cfg.data.split("train")
     assert train_spec is not None
-    train = [record_text(r, task) for r in canonical_records(train_spec.path, task, train_spec)]
+    train_records = canonical_records(train_spec.path, task, train_spec)
     ref_spec = cfg.data.split("validation")
     if ref_spec is not None:
-        reference = [record_text(r, task) for r in canonical_records(ref_spec.path, task, ref_spec)]
+        ref_records = canonical_records(ref_spec.path, task, ref_spec)
     else:  # no validation file: a seeded fifth of train is the held-out reference
-        order = np.random.default_rng(cfg.seed).permutation(len(train))
-        cut = max(1, len(train) // 5)
-        reference = [train[i] for i in order[:cut]]
-        train = [train[i] for i in order[cut:]]
+        order = np.random.default_rng(cfg.seed).permutation(len(train_records)).tolist()
+        cut = max(1, len(train_records) // 5)
+        ref_records = [train_records[i] for i in order[:cut]]
+        train_records = [train_records[i] for i in order[cut:]]
+    train = [record_text(r, task) for r in train_records]
+    reference = [record_text(r, task) for r in ref_records]
     tokenizer = AutoTokenizer.from_pretrained(Path(run) / "tokenizer")
 
     def lengths(texts: list[str]) -> list[int]:
@@ -188,8 +194,8 @@ def drift(
             },
         },
     }
-    _model_signals(report, run, logs.requests, reference, manifest)
-    _recommend(report, limits)
+    _model_signals(report, run, logs.requests, ref_records, manifest)
+    recommend(report, limits)
     path = Path(output) if output else Path(requests_dir) / "drift.md"
     write_json(path.with_suffix(".json"), report)
     atomic_write_text(path, render(report))
@@ -201,7 +207,7 @@ def _model_signals(
     report: dict[str, Any],
     run: str | Path,
     requests: list[dict],
-    reference: list[str],
+    reference: list[dict[str, Any]],
     manifest: dict,
 ) -> None:
     """Label and confidence signals: traffic vs training labels and vs the model's own
@@ -213,13 +219,18 @@ def _model_signals(
         return
     from tunewise.serving.predictor import Predictor
 
-    sample = reference[:REFERENCE_LIMIT]
-    model_preds = Predictor(run).predict(sample) if sample else []
+    sample = [{k: v for k, v in r.items() if k not in TARGETS} for r in reference[:REFERENCE_LIMIT]]
+    try:
+        model_preds = Predictor(run).predict(sample) if sample else []
+    except TunewiseError as exc:  # inputs the task cannot predict from: no model baseline
+        report["baseline_error"] = str(exc)
+        model_preds = []
     if served:
         train_counts = Counter(manifest.get("data", {}).get("train", {}).get("label_counts", {}))
+        baseline = _labels(model_preds)
         report["labels"] = {
             "vs_training_labels": label_shift(train_counts, served) if train_counts else None,
-            "vs_reference_predictions": label_shift(_labels(model_preds), served),
+            "vs_reference_predictions": label_shift(baseline, served) if baseline else None,
         }
     if scores:
         ref_scores = [
@@ -229,74 +240,3 @@ def _model_signals(
             "traffic_mean": round(float(np.mean(scores)), 4),
             "reference_mean": round(float(np.mean(ref_scores)), 4) if ref_scores else None,
         }
-
-
-def _recommend(report: dict[str, Any], limits: dict[str, float]) -> None:
-    findings, triggered = [], []
-    n = report["n_requests"]
-    if n < limits["min_requests"]:
-        findings.append(
-            f"only {n} logged requests (< {limits['min_requests']:g}): too few to judge"
-        )
-    length = report.get("length")
-    if length:
-        hit = length["psi"] > limits["length_psi"]
-        findings.append(
-            f"input length: PSI {length['psi']:.3f} (threshold {limits['length_psi']}), mean "
-            f"{length['train']['mean']} tokens in training vs {length['traffic']['mean']} served"
-        )
-        triggered += ["length"] if hit else []
-    oov = report["oov"]["unseen_word_rate"]
-    rise = oov["traffic"] - oov["reference"]
-    findings.append(
-        f"unseen words: {oov['traffic']:.1%} of served words vs {oov['reference']:.1%} on "
-        f"held-out data (+{rise:.1%}; threshold +{limits['oov_increase']:.1%})"
-    )
-    triggered += ["oov"] if rise > limits["oov_increase"] else []
-    labels = report.get("labels")
-    if labels:
-        shift = labels["vs_reference_predictions"]
-        findings.append(
-            f"predicted labels: PSI {shift['psi']:.3f} against the model's predictions on "
-            f"held-out data (threshold {limits['label_psi']}), TV {shift['total_variation']:.3f}"
-        )
-        triggered += ["labels"] if shift["psi"] > limits["label_psi"] else []
-    conf = report.get("confidence")
-    if conf and conf["reference_mean"] is not None:
-        drop = conf["reference_mean"] - conf["traffic_mean"]
-        findings.append(
-            f"confidence: mean {conf['traffic_mean']:.3f} served vs {conf['reference_mean']:.3f} "
-            f"held-out (drop {drop:+.3f}; threshold {limits['confidence_drop']})"
-        )
-        triggered += ["confidence"] if drop > limits["confidence_drop"] else []
-    enough = n >= limits["min_requests"]
-    report["drifted"] = sorted(triggered)
-    report["retrain"] = bool(triggered) and enough
-    report["findings"] = findings
-    if not enough:
-        report["recommendation"] = "no decision: too little traffic; collect more requests"
-    elif triggered:
-        report["recommendation"] = (
-            f"retrain: drift in {', '.join(sorted(triggered))} (collect feedback with "
-            "`tunewise data collect`, then `tunewise retrain`)"
-        )
-    else:
-        report["recommendation"] = "no retrain: served traffic matches the training data"
-
-
-def render(report: dict[str, Any]) -> str:
-    lines = [
-        "# Drift report",
-        "",
-        f"- run: `{report['run']}`, task {report['task']}",
-        f"- requests: `{report['requests']}` ({report['n_requests']} logged); training "
-        f"examples: {report['n_train']}; held-out reference: {report['n_reference']}",
-        "",
-        *[f"- {f}" for f in report["findings"]],
-        "",
-        f"**Recommendation: {report['recommendation']}.**",
-        "",
-        "Thresholds: " + ", ".join(f"{k} {v:g}" for k, v in report["thresholds"].items()),
-        "",
-    ]
-    return "\n".join(lines)
