@@ -84,6 +84,8 @@ def test_retrain_refuses_bad_inputs_before_writing(parent, tmp_path):
     new = write_jsonl(tmp_path / "new.jsonl", sentiment_records(8))
     with pytest.raises(ConfigError, match="replay"):
         api.retrain(parent, new, tmp_path / "o", replay=1.0)
+    with pytest.raises(ConfigError, match="is not a metric"):
+        api.retrain(parent, new, tmp_path / "o", metric="acuracy")
     with pytest.raises(ConfigError, match="must differ"):
         api.retrain(parent, new, parent)
     assert not (tmp_path / "o").exists()

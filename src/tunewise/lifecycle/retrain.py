@@ -200,6 +200,10 @@ def retrain(
     check_output_dir(out, overwrite)
     task_cls = TASKS.get(parent.task_type)
     metric = metric or parent.config.eval.metric or task_cls.default_metric
+    known = parent.manifest.get("metrics", {}).get("validation", {})
+    if known and metric not in known:  # before training, not after
+        numeric = ", ".join(k for k, v in known.items() if isinstance(v, (int, float)))
+        raise ConfigError(f"retrain: --metric '{metric}' is not a metric of this task ({numeric}).")
     if overwrite and out.is_dir():
         shutil.rmtree(out)  # only once every input has been checked
     mix = build_mix(parent, data, replay, parent.config.seed, out / "retrain")
