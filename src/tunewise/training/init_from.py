@@ -187,8 +187,13 @@ def build(
         if task.name == parent.task_type and task.state() == parent.task_state:
             _load_all(model, merged.state_dict(), parent)
         else:
+            # another task: the parent's backbone (an LM's head too, when both are the same LM
+            # class, e.g. SFT → preference); across model classes the shared base model only
             source = getattr(merged, "backbone", merged)
-            _load_all(backbone.base_model, source.base_model.state_dict(), parent)
+            if type(source) is type(backbone):
+                _load_all(backbone, source.state_dict(), parent)
+            else:
+                _load_all(backbone.base_model, source.base_model.state_dict(), parent)
         del merged
         model = strategy.apply(model, task.head_modules)
     info = {
