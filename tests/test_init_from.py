@@ -205,3 +205,26 @@ def test_lora_sft_to_another_task_merges_so_disabled_adapters_are_the_parent(tmp
     with torch.no_grad():
         assert torch.allclose(reference, merged(input_ids=ids).logits, atol=1e-5)
         assert not torch.allclose(reference, base(input_ids=ids).logits, atol=1e-3)
+
+
+def test_classification_to_ner_keeps_the_merged_backbone_under_a_token_head(
+    tiny_bert, lora_parent, tmp_path
+):
+    records = [
+        {"tokens": ["good", "film", "and", "actor"], "tags": ["B-X", "O", "O", "B-Y"]},
+        {"tokens": ["the", "plot", "was", "dull"], "tags": ["O", "B-Y", "O", "O"]},
+    ] * 4
+    path = write_jsonl(tmp_path / "ner.jsonl", records)
+    raw = toy_config(tiny_bert, {"train": path, "validation": path}, tmp_path / "n", "full")
+    raw.update(task={"type": "token_classification"}, init_from=str(lora_parent))
+    cfg = load_config(raw)
+    task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
+    task.read(cfg.data.split("train"), fit=True)
+    built = assemble(cfg, task)
+    assert (
+        built.init_from["mode"] == "merged" and built.init_from["parent_task"] == "classification"
+    )
+    assert built.model.classifier.out_features == len(task.labels) == 5  # O + B/I of X and Y
+    merged = tunewise.api.merge(lora_parent)
+    for name, value in merged.backbone.state_dict().items():
+        assert torch.equal(built.model.backbone.state_dict()[name], value), name
