@@ -199,3 +199,67 @@ def select_for_annotation(
     if method not in METHODS:  # before the run's model loads
         raise DataError(f"Unknown selection method '{method}'; known: {', '.join(METHODS)}.")
     return select(load(run_dir), pool, k, method, seed, output)
+
+
+# -- the model after training: collect, retrain, drift (docs/lifecycle.md) ----------------------
+
+
+def collect_data(
+    requests_dir: str | Path,
+    output: str | Path,
+    task: str | None = None,
+    run: str | Path | None = None,
+    unlabelled: str | Path | None = None,
+) -> dict[str, Any]:
+    """Logged requests (`serve --log-requests DIR`) joined with their feedback into a training
+    file for the task (or `run`'s task), validated and deduplicated; `unlabelled` also writes
+    the requests without feedback, for `select_for_annotation`. Returns the counts."""
+    from tunewise.lifecycle.collect import collect
+
+    return collect(requests_dir, output, task=task, run=run, unlabelled=unlabelled)
+
+
+def retrain(
+    run_dir: str | Path,
+    data: str | Path,
+    output_dir: str | Path,
+    replay: float = 0.2,
+    eval_data: str | Path | None = None,
+    threshold: float = 0.0,
+    metric: str | None = None,
+    registry: str | Path | None = None,
+    overrides: list[str] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Continue `run_dir` on new `data` mixed with a `replay` share of its own training data,
+    into `output_dir`; compare old and new on `eval_data` and the run's validation set; mark the
+    new run promoted (and write `registry`/promoted.json) only if it is not worse by more than
+    `threshold`. Returns the comparison (also output_dir/comparison.json and .md)."""
+    from tunewise.lifecycle.retrain import retrain as run
+
+    return run(
+        run_dir,
+        data,
+        output_dir,
+        replay,
+        eval_data,
+        threshold,
+        metric,
+        registry,
+        overrides,
+        overwrite,
+    )
+
+
+def drift(
+    run_dir: str | Path,
+    requests_dir: str | Path,
+    output: str | Path | None = None,
+    thresholds: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Served traffic (`serve --log-requests DIR`) against the run's training data: input
+    length, out-of-vocabulary rate, predicted labels vs training labels, confidence; with a
+    retrain recommendation. `output` (report.md) also gets a .json beside it."""
+    from tunewise.lifecycle.drift import drift as run
+
+    return run(run_dir, requests_dir, output, thresholds)

@@ -17,6 +17,7 @@ from tunewise.registry import STRATEGIES
 from tunewise.strategies.base import Strategy
 from tunewise.strategies.compat import check_compatible
 from tunewise.tasks.base import Task
+from tunewise.training.init_from import build as build_from
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Assembled:
     tokenizer: Any
     strategy: Strategy
     source: ModelSource
+    init_from: dict[str, Any] | None = None  # the parent run this model started from, if any
 
 
 def load_base(
@@ -51,6 +53,5 @@ def assemble(cfg: Config, task: Task, tokenizer: Any | None = None) -> Assembled
     strategy: Strategy = STRATEGIES.get(cfg.strategy.name)(cfg.strategy)
     check_compatible(type(strategy), type(task))  # before loading anything
     source, base_tokenizer, backbone = load_base(cfg, task.auto_model, **strategy.load_kwargs())
-    model = task.build_model(backbone)
-    model = strategy.apply(model, task.head_modules)
-    return Assembled(model, tokenizer or base_tokenizer, strategy, source)
+    model, parent = build_from(cfg, task, strategy, backbone)  # head + strategy (+ init_from)
+    return Assembled(model, tokenizer or base_tokenizer, strategy, source, parent)

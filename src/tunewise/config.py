@@ -151,6 +151,9 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)  # evaluation and best-checkpoint choice
     output_dir: str = "runs/latest"  # run directory (refused when not empty, unless --overwrite)
     seed: int = 42  # seeds data subsets, splits, initialisation and batching
+    # Start from this earlier run's trained model instead of the base model (continue its
+    # tensors, or its merged weights; see tunewise.training.init_from and docs/lifecycle.md).
+    init_from: str | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -169,3 +169,38 @@ def import_(
     except TunewiseError as exc:
         fail(exc)
     typer.echo(f"{n} labelled records written to {output} ({skipped} tasks without a label)")
+
+
+@app.command()
+def collect(
+    requests_dir: Annotated[Path, typer.Argument(help="Directory of `serve --log-requests`.")],
+    output: Annotated[Path, typer.Option(help="Training file to write (JSONL).")],
+    task: Annotated[str | None, typer.Option(help="Task whose format to write.")] = None,
+    run: Annotated[Path | None, typer.Option(help="Run whose task to use.")] = None,
+    unlabelled: Annotated[
+        Path | None, typer.Option(help="Also write requests without feedback here (JSONL).")
+    ] = None,
+) -> None:
+    """Join logged requests with their feedback into a training file (validated, deduplicated)."""
+    from tunewise import api
+
+    try:
+        c = api.collect_data(requests_dir, output, task=task, run=run, unlabelled=unlabelled)
+    except TunewiseError as exc:
+        fail(exc)
+    if c["output"] is None:
+        typer.echo(
+            f"{c['n_requests']} logged requests, none with feedback yet: {output} not written"
+        )
+    else:
+        typer.echo(
+            f"{c['n_requests']} logged requests, {c['n_with_feedback']} with feedback: "
+            f"{c['n_rejected']} rejected, {c['n_duplicates']} duplicates, {c['n_output']} "
+            f"written to {output} ({c['task']})"
+        )
+    for r in c["rejected"][:5]:
+        typer.echo(f"  rejected request {r['id']}: {r['reason']}")
+    if c["n_bad_lines"]:
+        typer.echo(f"  {c['n_bad_lines']} unreadable log lines skipped, e.g. {c['bad_lines'][0]}")
+    if unlabelled is not None:
+        typer.echo(f"{c['n_unlabelled']} unlabelled requests written to {unlabelled}")

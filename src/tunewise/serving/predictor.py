@@ -10,6 +10,7 @@ from tunewise.config import Config, SplitFile, validate_config
 from tunewise.errors import TunewiseError
 from tunewise.registry import TASKS
 from tunewise.tasks.base import Task
+from tunewise.training.init_from import verify_recorded
 
 
 def check_remote_code(run_dir: Path, config: Config, trusted: bool) -> None:
@@ -54,6 +55,7 @@ class Predictor:
 
         self.run_dir = Path(run_dir)
         self.manifest = read_manifest(self.run_dir)
+        verify_recorded(self.manifest)  # a run trained from another (init_from) needs it intact
         self.config = validate_config(self.manifest["config"], str(self.run_dir / "tunewise.json"))
         check_remote_code(self.run_dir, self.config, trust_remote_code)
         self.task: Task = TASKS.get(self.config.task.type)(

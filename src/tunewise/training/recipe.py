@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tunewise.registry import TASKS
 from tunewise.strategies.auto import resolve_auto
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
+from tunewise.training import init_from
 from tunewise.training.batching import pack_batches
 from tunewise.training.rundir import StagedRun, staged_run
 from tunewise.training.trainer import check_metric, close_writers
@@ -42,14 +44,16 @@ class RunResult:
         return Predictor(self.run_dir, trust_remote_code=trusted)
 
 
-def _read_splits(cfg: Config, task: Task) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _read_splits(
+    cfg: Config, task: Task, fit: bool = True
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Train (fits the task's state), validation (or a held-out part of train), optional test."""
     splits, sources = {}, {}
     for name in ("train", "validation", "test"):
         spec = cfg.data.split(name)
         if spec is None:
             continue
-        splits[name] = task.read(spec, fit=name == "train")
+        splits[name] = task.read(spec, fit=fit and name == "train")
         sources[name] = {"path": spec.path, "sha256": fingerprint(spec.path)}
     if "validation" not in splits:
         parts = splits["train"].train_test_split(
@@ -78,6 +82,7 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     any point never costs the previous one."""
     import torch
 
+    init_from.validate(cfg)  # the parent run exists, finished, same base model
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
     with staged_run(cfg, overwrite, resume) as run:
@@ -95,7 +100,8 @@ def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
 
     run_dir = run.work
     # 1. data, read and validated by the task (which learns its labels from train)
-    splits, sources = _read_splits(prepared.config if prepared else cfg, task)
+    read = partial(_read_splits, prepared.config if prepared else cfg, task)
+    splits, sources = init_from.read_splits(cfg, task, read)  # continuing keeps parent's labels
     # `strategy: auto` becomes the advisor's top choice for this data (recorded in the manifest)
     cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
     # 2. base model + task head + strategy
@@ -194,6 +200,7 @@ def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
             for name, ds in splits.items()
         },
         **({"prepared_data": prepared.manifest()} if prepared else {}),
+        **({"init_from": built.init_from} if built.init_from else {}),
         "config": cfg.to_dict(),
         "versions": package_versions(),
     }
