@@ -171,3 +171,20 @@ def select_for_annotation(
     from tunewise.data.select import select
 
     return select(run_dir, pool, k, method, seed, output)
+
+
+def predict_file(
+    run_dir: str | Path,
+    input: str | Path,
+    output: str | Path | None,
+    resume: bool = False,
+    batch_size: int = 64,
+    window: int = 4096,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Predictions for every record of a JSONL/CSV/TSV file, streamed in windows into `output`
+    (one JSON line per good record, in order, with its input `line`; bad records to
+    OUTPUT.rejects.jsonl); `resume` continues an interrupted output. Returns the counts."""
+    from tunewise.serving.batch_predict import predict_file as run
+
+    return run(load(run_dir), input, output, resume, batch_size, window, progress)

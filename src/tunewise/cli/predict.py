@@ -1,23 +1,15 @@
-"""`tunewise predict`: predictions for texts or a file of inputs."""
+"""`tunewise predict`: predictions for texts or a file of inputs (streamed, resumable)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from tunewise.cli._app import fail
 from tunewise.errors import TunewiseError
-
-# Fields of an --input record that tasks predict from (classification: text / text_pair;
-# extractive QA: question + context).
-PREDICT_INPUT_FIELDS = ("text", "text_pair", "question", "context")
-# generation tasks: instruction (+input), chat messages, summarization document, translation source
-PREDICT_INPUT_FIELDS += ("instruction", "input", "messages", "document", "source")
-# multiple choice: question (+ context, already joined by the reader) and its candidates
-PREDICT_INPUT_FIELDS += ("choices",)
 
 
 def predict(
@@ -27,35 +19,45 @@ def predict(
         Path | None,
         typer.Option(help="JSONL/CSV/TSV file of inputs (QA: 'question' and 'context' fields)."),
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="JSONL file for the predictions.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="JSONL file for the predictions (bad records: OUTPUT.rejects.jsonl)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 64,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted --output after its last complete line.")
+    ] = False,
+    window: Annotated[
+        int, typer.Option(help="Records read at a time and sorted by length into batches.")
+    ] = 4096,
 ) -> None:
-    """Predict for --text values or every record of --input (order kept)."""
+    """Predict for --text values or every record of --input: one output line per good input
+    record, in input order, with its input line number as "line"."""
     from tunewise import api
 
     if not text and not input:
         fail(TunewiseError("Give --text TEXT (repeatable) or --input FILE."))
+    if resume and not output:
+        fail(TunewiseError("--resume continues an --output file; give --output FILE."))
     try:
+        if input:
+            report = api.predict_file(
+                run, input, output, resume=resume, batch_size=batch_size, window=window
+            )
+            if output:
+                done = f"{report['written']} predictions written to {output}"
+                if report["rejected"]:
+                    done += f"; {report['rejected']} rejected records in {report['rejects']}"
+                if report["resumed_after"] is not None:
+                    done += f" (resumed after input line {report['resumed_after']})"
+                typer.echo(done)
+            return
         predictor = api.load(run)
-        if (
-            text
-            and len(text) == 1
-            and not input
-            and not output
-            and hasattr(predictor.task, "generate")
-        ):
+        if text and len(text) == 1 and not output and hasattr(predictor.task, "generate"):
             predictor.stream(text[0])  # tokens are printed as they are generated
             typer.echo("")
             return
-        if input:
-            dataset = predictor.read(input, labelled=False)
-            records: list[Any] = [
-                {k: dataset[i][k] for k in PREDICT_INPUT_FIELDS if k in dataset.column_names}
-                for i in range(len(dataset))
-            ]
-        else:
-            records = [{"text": t} for t in text or []]
-        preds = predictor.predict(records, batch_size=batch_size, progress=bool(input))
+        preds = predictor.predict([{"text": t} for t in text or []], batch_size=batch_size)
     except TunewiseError as exc:
         fail(exc)
     lines = [json.dumps(p, ensure_ascii=False) for p in preds]
@@ -65,5 +67,5 @@ def predict(
         atomic_write_text(output, "\n".join(lines) + "\n")
         typer.echo(f"{len(lines)} predictions written to {output}")
     else:
-        for record, line in zip(records, lines, strict=True):
-            typer.echo(line if input else f"{record['text']!r} -> {line}")
+        for t, line in zip(text or [], lines, strict=True):
+            typer.echo(f"{t!r} -> {line}")

@@ -1,0 +1,393 @@
+"""Batch prediction over files of any size: `tunewise predict RUN --input FILE --output FILE`.
+
+The input is read as a stream (JSONL line by line, CSV/TSV row by row) in windows of `window`
+records; each window goes to the task's own `predict`, which sorts it by length into batches and
+returns predictions in row order. Every output line is one good input record, in input order, and
+carries that record's input line number as `"line"` (CSV/TSV: the line the row ends on, as the
+readers count; a JSON list: the record's index). Bad records (invalid JSON, not an object,
+missing or wrongly typed fields, anything the task refuses) go to `<output>.rejects.jsonl` with
+their line and the reason, and the job goes on.
+
+Outputs and rejects are written in input order, a line at a time, each flushed: whatever line was
+completely written last (in either file) marks the input line everything before which is done.
+`resume=True` finds that line, cuts a torn last line left by a kill, and continues after it, so a
+resumed file has no duplicates and no gaps. (Hand-written: no library streams records through a
+model with per-record rejects and line-exact resume.)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from tunewise.data.readers import detect_format
+from tunewise.errors import DataError, TunewiseError
+
+# Record fields any task may predict from; a task's options that name fields (`*_field`,
+# `fields`) add its own, and a task that declares `input_fields` is taken at its word.
+GENERIC_FIELDS = ("text", "text_pair", "question", "context", "choices", "tokens")
+GENERIC_FIELDS += ("instruction", "input", "messages", "conversations", "document", "source")
+
+
+@dataclass
+class Item:
+    """One input record: its line number, the record, or why it cannot be used."""
+
+    line: int
+    record: dict[str, Any] | None = None
+    reason: str | None = None
+    raw: str = ""
+
+
+@dataclass
+class Summary:
+    written: int = 0
+    rejected: int = 0
+    resumed_after: int | None = None  # input line the job continued after (resume)
+    output: str = ""
+    rejects: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "written": self.written,
+            "rejected": self.rejected,
+            "resumed_after": self.resumed_after,
+            "output": self.output,
+            "rejects": self.rejects,
+        }
+
+
+def rejects_path(output: Path) -> Path:
+    return output.with_name(output.name + ".rejects.jsonl")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def iter_items(path: Path, fmt: str | None = "auto") -> Iterator[Item]:
+    """Records of a JSONL / CSV / TSV file one at a time (a JSON list is read whole)."""
+    if not path.is_file():
+        raise DataError(f"Input file '{path}' does not exist (looked from {Path.cwd()}).")
+    fmt = detect_format(path, fmt)
+    if fmt == "jsonl":
+        yield from _jsonl(path)
+    elif fmt in ("csv", "tsv"):
+        yield from _delimited(path, "\t" if fmt == "tsv" else ",")
+    elif fmt == "json":
+        from tunewise.data.readers import read_records
+
+        for index, record in read_records(path, "json"):
+            yield Item(index, record)
+    else:
+        raise DataError(f"{path}: predict reads JSONL, CSV, TSV or JSON files, not '{fmt}'.")
+
+
+def _jsonl(path: Path) -> Iterator[Item]:
+    with path.open(encoding="utf-8-sig", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Item(number, reason=f"not valid JSON ({exc.msg})", raw=line.rstrip("\n"))
+                continue
+            if not isinstance(record, dict):
+                reason = f"expected a JSON object, got {type(record).__name__}"
+                yield Item(number, reason=reason, raw=line.rstrip("\n"))
+                continue
+            yield Item(number, record)
+
+
+def _delimited(path: Path, delimiter: str) -> Iterator[Item]:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        reader = csv.DictReader(fh, delimiter=delimiter, quoting=quoting)
+        if not reader.fieldnames:
+            return
+        for record in reader:
+            if None in record:
+                reason = f"more fields than the header's {len(reader.fieldnames)}"
+                yield Item(reader.line_num, reason=reason, raw=str(record[None])[:200])
+                continue
+            yield Item(reader.line_num, dict(record))
+
+
+def count_records(path: Path) -> int | None:
+    """Roughly how many records a file holds (newlines, less a CSV header), for the ETA; read
+    in 1 MiB blocks, never whole."""
+    try:
+        fmt = detect_format(path, "auto")
+        with path.open("rb") as fh:
+            lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+    except (OSError, DataError):
+        return None
+    return max(lines - (1 if fmt in ("csv", "tsv") else 0), 0) if fmt != "json" else None
+
+
+# -- records the task can take -----------------------------------------------------------------
+def input_fields(task: Any) -> set[str]:
+    declared = getattr(task, "input_fields", None)
+    if declared:
+        return set(declared)
+    names = set(GENERIC_FIELDS)
+    for key, value in task.options.model_dump().items():
+        if key.endswith("_field") or key == "fields":
+            values = value.values() if isinstance(value, dict) else [value]
+            for v in values:
+                names.update([v] if isinstance(v, str) else [x for x in v or [] if isinstance(x, str)])
+    return names
+
+
+def shaper(predictor: Any) -> Any:
+    """A function record → the record the task's `records_to_dataset` takes (the run's text
+    columns renamed to `text` / `text_pair`, other fields dropped), raising ValueError with the
+    reason when a needed field is missing or of the wrong type."""
+    from tunewise.tasks.base import Task
+
+    spec = predictor.config.data.split("validation") or predictor.config.data.split("train")
+    texts = _names(spec.text_column) if spec else ["text"]
+    pairs = _names(spec.text_pair_column) if spec else []
+    keep = input_fields(predictor.task)
+    plain = type(predictor.task).records_to_dataset is Task.records_to_dataset
+
+    def shape(record: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in record.items() if k in keep}
+        if not plain:  # the task's records_to_dataset validates its own fields
+            return out
+        for target, names, needed in (("text", texts, True), ("text_pair", pairs, bool(pairs))):
+            name = next((n for n in [target, *names] if n in record), None)
+            if name is None:
+                if needed:
+                    raise ValueError(f"missing field '{(names or [target])[0]}'")
+                continue
+            value = record[name]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str):
+                raise ValueError(f"field '{name}' must be a string, got {type(value).__name__}")
+            if not value.strip():
+                raise ValueError(f"field '{name}' is empty")
+            out[target] = value
+        return out
+
+    return shape
+
+
+def _names(value: str | list[str] | None) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+# -- resume --------------------------------------------------------------------------------------
+def last_done_line(path: Path) -> int | None:
+    """The input line of the last complete line of an output or rejects file; a torn last line
+    (no newline: the writer was killed mid-line) is cut off first."""
+    if not path.is_file():
+        return None
+    with path.open("rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        end = _rfind_newline(fh, size)
+        if end < size:
+            fh.truncate(end)  # the torn tail
+        if end == 0:
+            return None
+        start = _rfind_newline(fh, end - 1)
+        fh.seek(start)
+        text = fh.read(end - start).decode("utf-8", errors="replace")
+    try:
+        return int(json.loads(text)["line"])
+    except (ValueError, KeyError, TypeError):
+        raise DataError(
+            f"{path}: its last line has no input line number ('line'), so --resume cannot tell "
+            "where to continue; was it written by `tunewise predict`? Choose another --output."
+        ) from None
+
+
+def _rfind_newline(fh: IO[bytes], end: int) -> int:
+    """Position just after the last b'\\n' before `end` (0 if none)."""
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        fh.seek(start)
+        block = fh.read(pos - start)
+        hit = block.rfind(b"\n")
+        if hit >= 0:
+            return start + hit + 1
+        pos = start
+    return 0
+
+
+# -- the job -------------------------------------------------------------------------------------
+def predict_file(
+    predictor: Any,
+    input: str | Path,
+    output: str | Path | None,
+    resume: bool = False,
+    batch_size: int = 64,
+    window: int = 4096,
+    progress: bool = True,
+    fmt: str | None = "auto",
+) -> dict[str, Any]:
+    """Stream `input` through the predictor into `output` (JSONL; None: stdout, rejects to
+    stderr); see the module docstring. Returns counts: written, rejected, resumed_after,
+    output, rejects."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    source = Path(input)
+    if window < 1 or batch_size < 1:
+        raise TunewiseError("--window and --batch-size must be at least 1.")
+    items = iter_items(source, fmt)
+    next_item = next(items, None)  # checks the file and format before anything is written
+    items = _chain(next_item, items)
+    bar = tqdm(total=count_records(source), unit="rec", desc="predict", disable=not progress)
+    if output is None:
+        summary = Summary(output="<stdout>", rejects="<stderr>")
+        stream(predictor, items, sys.stdout, sys.stderr, summary, None, batch_size, window, bar)
+        bar.close()
+        return summary.as_dict()
+    out_path = Path(output)
+    rej_path = rejects_path(out_path)
+    after = None
+    if resume:
+        done = [n for n in (last_done_line(out_path), last_done_line(rej_path)) if n is not None]
+        after = max(done) if done else None
+    summary = Summary(resumed_after=after, output=str(out_path), rejects=str(rej_path))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "a" if resume else "w"
+    with out_path.open(mode, encoding="utf-8") as out, _LazyFile(rej_path, mode) as rejects:
+        stream(predictor, items, out, rejects, summary, after, batch_size, window, bar)
+    bar.close()
+    return summary.as_dict()
+
+
+def _chain(first: Item | None, rest: Iterator[Item]) -> Iterator[Item]:
+    if first is not None:
+        yield first
+        yield from rest
+
+
+def stream(
+    predictor: Any,
+    items: Iterator[Item],
+    out: IO[str],
+    rejects: Any,
+    summary: Summary,
+    after: int | None = None,
+    batch_size: int = 64,
+    window: int = 4096,
+    bar: Any = None,
+) -> None:
+    """Items (after input line `after`) predicted window by window into `out` / `rejects`
+    (anything with `write`); `summary` counts them."""
+    shape = shaper(predictor)
+    pending: list[Item] = []
+    for item in items:
+        if after is not None and item.line <= after:
+            if bar is not None:
+                bar.update(1)
+            continue
+        pending.append(item)
+        if len(pending) >= window:
+            _flush(predictor, pending, shape, batch_size, out, rejects, summary)
+            if bar is not None:
+                bar.update(len(pending))
+            pending = []
+    if pending:
+        _flush(predictor, pending, shape, batch_size, out, rejects, summary)
+        if bar is not None:
+            bar.update(len(pending))
+
+
+def _flush(
+    predictor: Any,
+    items: list[Item],
+    shape: Any,
+    batch_size: int,
+    out: IO[str],
+    rejects: Any,
+    summary: Summary,
+) -> None:
+    """Predict one window and write its outputs and rejects, merged in input order."""
+    good: list[Item] = []
+    for item in items:
+        if item.record is not None and item.reason is None:
+            try:
+                item.record = shape(item.record)
+                good.append(item)
+            except ValueError as exc:
+                item.reason = str(exc)
+    results = _predict_items(predictor, good, batch_size)
+    for item in items:
+        if item.line in results and item.reason is None:
+            line = json.dumps({**results[item.line], "line": item.line}, ensure_ascii=False)
+            out.write(line + "\n")
+            out.flush()
+            summary.written += 1
+        else:
+            raw = item.raw or json.dumps(item.record, ensure_ascii=False)
+            entry = {"line": item.line, "reason": item.reason, "record": raw[:1000]}
+            rejects.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            summary.rejected += 1
+
+
+def _predict_items(predictor: Any, items: list[Item], batch_size: int) -> dict[int, dict]:
+    """line → prediction for every item the task accepts; the others get a `reason`. A window
+    the task refuses as a whole is retried record by record to find the bad ones."""
+    if not items:
+        return {}
+    try:
+        preds = _run(predictor, [i.record for i in items], batch_size)
+        return {i.line: p for i, p in zip(items, preds, strict=True)}
+    except Exception as exc:  # noqa: BLE001 - isolate the record(s) at fault below
+        if len(items) == 1:
+            items[0].reason = _reason(exc)
+            return {}
+        first = exc
+    out: dict[int, dict] = {}
+    for item in items:
+        try:
+            out[item.line] = _run(predictor, [item.record], batch_size)[0]
+        except Exception as exc:  # noqa: BLE001 - a bad record is rejected, the job goes on
+            item.reason = _reason(exc)
+    if not out and not isinstance(first, TunewiseError):
+        raise first  # every record fails alike: not the records' fault
+    return out
+
+
+def _run(predictor: Any, records: list[Any], batch_size: int) -> list[dict[str, Any]]:
+    task = predictor.task
+    dataset = task.records_to_dataset(records)
+    return task.predict(predictor.model, predictor.tokenizer, dataset, batch_size, False)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.removeprefix("input 0: ").splitlines()[0][:500]
+
+
+class _LazyFile:
+    """The rejects file, created on its first line (a clean job leaves none), flushed per line."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        self.path, self.mode, self.fh = path, mode, None
+        if mode == "w" and path.exists():
+            path.unlink()  # a fresh job's rejects start empty (the file is named for this job)
+
+    def write(self, text: str) -> None:
+        if self.fh is None:
+            self.fh = self.path.open("a", encoding="utf-8")
+        self.fh.write(text)
+        self.fh.flush()
+
+    def __enter__(self) -> _LazyFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.fh is not None:
+            self.fh.close()
