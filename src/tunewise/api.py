@@ -188,3 +188,20 @@ def predict_file(
     from tunewise.serving.batch_predict import predict_file as run
 
     return run(load(run_dir), input, output, resume, batch_size, window, progress)
+
+
+def export(
+    run_dir: str | Path,
+    format: str = "hf",
+    output: str | Path | None = None,
+    quantize: str | None = None,
+    data: str | Path | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """A finished run as a directory that needs no tunewise: "hf" (merged transformers model +
+    tokenizer + model card, loadable with the plain Auto classes) or "onnx" (the whole graph,
+    encoder tasks; `quantize="int8"` adds an int8 copy with its accuracy and latency change).
+    Returns the report, also written to OUTPUT/export.json."""
+    from tunewise.export import export as run
+
+    return run(run_dir, format, output, quantize, data, overwrite)

@@ -139,7 +139,8 @@ def input_fields(task: Any) -> set[str]:
         if key.endswith("_field") or key == "fields":
             values = value.values() if isinstance(value, dict) else [value]
             for v in values:
-                names.update([v] if isinstance(v, str) else [x for x in v or [] if isinstance(x, str)])
+                items = [v] if isinstance(v, str) else list(v or [])
+                names.update(x for x in items if isinstance(x, str))
     return names
 
 
@@ -344,7 +345,7 @@ def _predict_items(predictor: Any, items: list[Item], batch_size: int) -> dict[i
     try:
         preds = _run(predictor, [i.record for i in items], batch_size)
         return {i.line: p for i, p in zip(items, preds, strict=True)}
-    except Exception as exc:  # noqa: BLE001 - isolate the record(s) at fault below
+    except Exception as exc:  # isolate the record(s) at fault below
         if len(items) == 1:
             items[0].reason = _reason(exc)
             return {}
@@ -353,7 +354,7 @@ def _predict_items(predictor: Any, items: list[Item], batch_size: int) -> dict[i
     for item in items:
         try:
             out[item.line] = _run(predictor, [item.record], batch_size)[0]
-        except Exception as exc:  # noqa: BLE001 - a bad record is rejected, the job goes on
+        except Exception as exc:  # a bad record is rejected, the job goes on
             item.reason = _reason(exc)
     if not out and not isinstance(first, TunewiseError):
         raise first  # every record fails alike: not the records' fault
