@@ -134,6 +134,7 @@ def test_onnx_classification_parity_and_int8_report(cls_run, root):
     out = root / "cls_onnx"
     report = tunewise.api.export(cls_run, format="onnx", output=out, quantize="int8")
     written = json.loads((out / "export.json").read_text())
+    assert written == report
     assert written["max_abs_diff"] <= 1e-4 and written["examples_checked"] == 16
     assert written["merged"] is True and written["labels"] == ["neg", "pos"]
     q = written["quantize"]
