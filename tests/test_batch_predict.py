@@ -16,7 +16,8 @@ import pytest
 
 import tunewise
 from conftest import sentiment_records, toy_config, write_jsonl
-from tunewise.serving.batch_predict import last_done_line, predict_file
+from tunewise.serving.batch_predict import predict_file
+from tunewise.serving.stream_io import last_done_line
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_resume_after_a_kill_has_no_duplicates_or_gaps(run, tmp_path):
     source = write_jsonl(tmp_path / "big.jsonl", records)
     out = tmp_path / "preds.jsonl"
     args = [sys.executable, "-m", "tunewise.cli", "predict", str(run), "--input", str(source)]
-    args += ["--output", str(out), "--window", "4", "--batch-size", "4"]
+    args += ["--output", str(out), "--window", "40", "--batch-size", "8"]
     env = {**os.environ, "TQDM_DISABLE": "1"}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
