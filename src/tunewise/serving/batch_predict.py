@@ -51,6 +51,23 @@ class Summary:
         }
 
 
+def fold_for_inference(predictor: Any) -> bool:
+    """Fold a mergeable strategy (LoRA, IA3, diff pruning) into plain weights in place, so each
+    forward pass skips its extra matmuls; True if folded. The predictor then serves inference
+    only (`api.merge` and training need an unmerged one: load another)."""
+    from tunewise.registry import STRATEGIES
+    from tunewise.strategies.base import Strategy
+
+    strategy = STRATEGIES.get(predictor.config.strategy.name)(predictor.config.strategy)
+    if type(strategy).merge is Strategy.merge:
+        return False  # full, partial, frozen, BitFit: nothing to fold
+    try:
+        predictor.model = strategy.merge(predictor.model).eval()
+    except TunewiseError:
+        return False  # adapters, virtual tokens: they stay as trained
+    return True
+
+
 def rejects_path(output: Path) -> Path:
     return output.with_name(output.name + ".rejects.jsonl")
 
