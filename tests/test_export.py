@@ -183,3 +183,16 @@ def test_unmergeable_and_generative_refusals_name_the_alternative(tiny_bert, roo
     )
     assert result.exit_code == 0, result.output  # the adapters stay in the ONNX graph
     assert json.loads((root / "a" / "export.json").read_text())["merged"] is False
+
+
+def test_fold_for_inference_merges_lora_keeping_predictions(cls_run):
+    from tunewise.serving.batch_predict import fold_for_inference
+
+    predictor = tunewise.load(cls_run)
+    texts = ["good film", "the plot was awful and very boring", "superb"]
+    before = predictor.predict(texts)
+    assert fold_for_inference(predictor) is True
+    assert not any("lora_" in name for name, _ in predictor.model.named_parameters())
+    after = predictor.predict(texts)
+    assert [a["label"] for a in after] == [b["label"] for b in before]
+    assert [a["score"] for a in after] == pytest.approx([b["score"] for b in before], abs=1e-5)

@@ -100,15 +100,14 @@ def shaper(predictor: Any) -> Any:
     plain = type(predictor.task).records_to_dataset is Task.records_to_dataset
 
     def shape(record: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in record.items() if k in keep}
         if not plain:  # the task's records_to_dataset validates its own fields
-            return out
-        for target, names, needed in (("text", texts, True), ("text_pair", pairs, bool(pairs))):
+            return {k: v for k, v in record.items() if k in keep}
+        out: dict[str, Any] = {}
+        # a second text only when the run was trained on pairs (as `read` does)
+        for target, names in [("text", texts), *([("text_pair", pairs)] if pairs else [])]:
             name = next((n for n in [target, *names] if n in record), None)
             if name is None:
-                if needed:
-                    raise ValueError(f"missing field '{(names or [target])[0]}'")
-                continue
+                raise ValueError(f"missing field '{(names or [target])[0]}'")
             value = record[name]
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = str(value)
