@@ -196,3 +196,28 @@ def test_fold_for_inference_merges_lora_keeping_predictions(cls_run):
     after = predictor.predict(texts)
     assert [a["label"] for a in after] == [b["label"] for b in before]
     assert [a["score"] for a in after] == pytest.approx([b["score"] for b in before], abs=1e-5)
+
+
+def test_extractive_qa_hf_and_onnx_match_the_run(tiny_bert, root):
+    from transformers import AutoModelForQuestionAnswering
+
+    from test_task_extractive_qa import qa_records
+
+    data = {
+        "train": write_jsonl(root / "qa_train.jsonl", qa_records(24, seed=1)),
+        "validation": write_jsonl(root / "qa_dev.jsonl", qa_records(8, seed=2)),
+    }
+    cfg = toy_config(tiny_bert, data, root / "qa_run", "ia3")
+    cfg["task"] = {"type": "extractive_qa", "doc_stride": 8}
+    run = _train(cfg)
+    hf = tunewise.api.export(run, format="hf", output=root / "qa_hf")
+    assert hf["auto_class"] == "AutoModelForQuestionAnswering" and hf["max_abs_diff"] <= 1e-4
+    model = AutoModelForQuestionAnswering.from_pretrained(root / "qa_hf").eval()
+    predictor = tunewise.load(run)
+    batch = predictor.tokenizer("which word is good", "the film was superb", return_tensors="pt")
+    with torch.no_grad():
+        ours, theirs = predictor.model(**batch), model(**batch)
+    assert torch.allclose(ours.start_logits, theirs.start_logits, atol=1e-4)
+    assert torch.allclose(ours.end_logits, theirs.end_logits, atol=1e-4)
+    onnx = tunewise.api.export(run, format="onnx", output=root / "qa_onnx")
+    assert onnx["outputs"] == ["start_logits", "end_logits"] and onnx["max_abs_diff"] <= 1e-4
