@@ -162,12 +162,23 @@ def bench_generation(n_prompts: int, new_tokens: int) -> dict:
 
 
 def markdown(result: dict) -> str:
-    p, q, g = result["predict"], result["onnx"], result["generation"]
     lines = [
         "# Inference benchmark" + (" (--quick smoke, no measurement)" if result["quick"] else ""),
         "",
         f"`python benchmarks/inference.py{' --quick' if result['quick'] else ''}` on "
         f"{result['cpus']} CPU cores, torch threads {result['threads']}.",
+    ]
+    if "predict" in result:
+        lines += predict_table(result["predict"])
+    if "onnx" in result:
+        lines += onnx_table(result["onnx"])
+    if "generation" in result:
+        lines += generation_table(result["generation"])
+    return "\n".join(lines) + "\n"
+
+
+def predict_table(p: dict) -> list[str]:
+    lines = [
         "",
         f"## SST-2 dev predictions/s (minilm + LoRA, {p['examples']} sentences)",
         "",
@@ -180,8 +191,12 @@ def markdown(result: dict) -> str:
             f"| {b} | {r['tunewise_per_second']} | {r['pipeline_per_second']} | "
             f"{r['speedup']}× | {r['label_agreement']:.2%} |"
         )
+    return lines
+
+
+def onnx_table(q: dict) -> list[str]:
     metric = q["metric"]
-    lines += [
+    return [
         "",
         "## ONNX fp32 vs int8 (onnxruntime dynamic quantization)",
         "",
@@ -196,6 +211,11 @@ def markdown(result: dict) -> str:
         "",
         f"int8: {q['speedup_batch1']}× faster at batch 1, {q['speedup_batched']}× batched; "
         f"accuracy change {q['accuracy_change'] * 100:+.2f} points on {q['examples']} examples.",
+    ]
+
+
+def generation_table(g: dict) -> list[str]:
+    return [
         "",
         f"## smollm2-135m generation ({g['prompts']} prompts, up to {g['max_new_tokens']} "
         "new tokens, greedy)",
@@ -208,13 +228,15 @@ def markdown(result: dict) -> str:
         "",
         f"Batched decoding: {g['batched_speedup']}× the tokens/s of one at a time.",
     ]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--run", type=Path, help="reuse a trained SST-2 run directory")
+    parser.add_argument(
+        "--only", default="predict,onnx,generation", help="comma-separated parts to run"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -223,17 +245,17 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     work = WORK / ("inference_quick" if args.quick else "inference")
     work.mkdir(parents=True, exist_ok=True)
-    run = args.run or train_run(work / "run", 64 if args.quick else 4000)
-    texts, _ = dev_texts(48 if args.quick else None)
-    result = {
-        "quick": args.quick,
-        "cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "run": str(run),
-        "predict": bench_predict(run, texts, work),
-        "onnx": bench_onnx(run, work, 48 if args.quick else None),
-        "generation": bench_generation(8, 8 if args.quick else 64),
-    }
+    parts = set(args.only.split(","))
+    result: dict = {"quick": args.quick, "cpus": os.cpu_count(), "threads": torch.get_num_threads()}
+    if parts & {"predict", "onnx"}:
+        run = args.run or train_run(work / "run", 64 if args.quick else 4000)
+        result["run"] = str(run)
+    if "predict" in parts:
+        result["predict"] = bench_predict(run, dev_texts(48 if args.quick else None)[0], work)
+    if "onnx" in parts:
+        result["onnx"] = bench_onnx(run, work, 48 if args.quick else None)
+    if "generation" in parts:
+        result["generation"] = bench_generation(8, 4 if args.quick else 64)
     target = WORK if args.quick else RESULTS
     name = "inference_quick" if args.quick else "inference"
     target.mkdir(parents=True, exist_ok=True)

@@ -72,12 +72,25 @@ def export(
             report["quantize"] = quantize_int8(predictor, work, data)
         atomic_write_text(work / "README.md", model_card(predictor.manifest, format, report))
         write_json(work / "export.json", report)
+        _readable(work)
         if out.exists():
             shutil.rmtree(out)  # empty, or --overwrite was given (checked above)
         work.rename(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _readable(root: Path) -> None:
+    """Ordinary permissions (the umask's) instead of the private ones temporary files get, so
+    a server or container running as another user can read the export."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(root, 0o777 & ~umask)
+    for path in root.rglob("*"):
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _merge(strategy: Any, model: Any, name: str) -> Any:
