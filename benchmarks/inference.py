@@ -12,6 +12,7 @@
 
     python benchmarks/inference.py            # full: minilm trained on 4,000 SST-2 examples
     python benchmarks/inference.py --quick    # smoke: tiny sizes, results to benchmarks/work/
+    python benchmarks/inference.py --only generation --run runs/sst2   # some parts, a given run
 
 Writes benchmarks/results/inference.json and .md (--quick: benchmarks/work/inference_quick.*).
 SST-2 and alpaca are read in place from ../shared/data.
