@@ -221,3 +221,19 @@ def test_extractive_qa_hf_and_onnx_match_the_run(tiny_bert, root):
     assert torch.allclose(ours.end_logits, theirs.end_logits, atol=1e-4)
     onnx = tunewise.api.export(run, format="onnx", output=root / "qa_onnx")
     assert onnx["outputs"] == ["start_logits", "end_logits"] and onnx["max_abs_diff"] <= 1e-4
+
+
+def test_multiple_choice_onnx_graph_scores_like_the_run(tiny_bert, root):
+    import onnxruntime as ort
+
+    from test_task_multiple_choice import mc_config, mc_records
+
+    data = {
+        "train": write_jsonl(root / "mc_train.jsonl", mc_records(16, seed=1)),
+        "validation": write_jsonl(root / "mc_dev.jsonl", mc_records(8, seed=2)),
+    }
+    run = _train(mc_config(tiny_bert, data, root / "mc_run", "full"))
+    report = tunewise.api.export(run, format="onnx", output=root / "mc_onnx")
+    assert report["max_abs_diff"] <= 1e-4 and report["examples_checked"] == 8
+    session = ort.InferenceSession(str(root / "mc_onnx" / "model.onnx"))
+    assert [len(i.shape) for i in session.get_inputs()] == [3, 3, 3]  # batch × choices × tokens

@@ -24,7 +24,7 @@ def export(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Export a run; returns the report (also written to DIR/export.json)."""
-    from tunewise.artifacts import atomic_write_text, check_output_dir, write_json
+    from tunewise.artifacts import atomic_write_text, write_json
     from tunewise.export.card import model_card
     from tunewise.registry import STRATEGIES
     from tunewise.serving.predictor import Predictor
@@ -38,7 +38,12 @@ def export(
     if output is None:
         raise ConfigError("Give --output DIR for the exported model.")
     out = Path(output)
-    check_output_dir(out, overwrite)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
+        raise TunewiseError(
+            f"--output '{out}' exists and is {'not empty' if out.is_dir() else 'a file'}; "
+            "refusing to replace it. Choose another directory, or pass --overwrite "
+            "(overwrite=True) to replace a directory."
+        )
     predictor = Predictor(run_dir, device="cpu")
     if format == "onnx":
         from tunewise.export.onnx import check_task
