@@ -127,3 +127,15 @@ def test_resume_refuses_a_file_it_did_not_write(run, tmp_path):
     out.write_text('{"label": "pos"}\n', encoding="utf-8")
     with pytest.raises(tunewise.errors.DataError, match="no input line number"):
         predict_file(tunewise.load(run), source, out, resume=True, progress=False)
+
+
+def test_cli_without_output_streams_to_stdout(run, tmp_path):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    source = write_jsonl(tmp_path / "in.jsonl", [{"text": "good film"}, {"x": 1}, {"text": "bad"}])
+    result = CliRunner().invoke(app, ["predict", str(run), "--input", str(source)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    assert [r["line"] for r in rows if "label" in r] == [1, 3]

@@ -126,6 +126,12 @@ def test_hf_refuses_mean_pooled_classification_pointing_to_onnx(cls_run, root):
         tunewise.api.export(cls_run, format="hf", output=root / "cls_hf")
     assert "--format onnx" in str(err.value)
     assert not (root / "cls_hf").exists()
+    busy = root / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    with pytest.raises(TunewiseError, match="not empty"):
+        tunewise.api.export(cls_run, format="onnx", output=busy)
+    assert [p.name for p in busy.iterdir()] == ["keep.txt"]
 
 
 def test_onnx_classification_parity_and_int8_report(cls_run, root):
