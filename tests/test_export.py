@@ -243,3 +243,19 @@ def test_multiple_choice_onnx_graph_scores_like_the_run(tiny_bert, root):
     assert report["max_abs_diff"] <= 1e-4 and report["examples_checked"] == 8
     session = ort.InferenceSession(str(root / "mc_onnx" / "model.onnx"))
     assert [len(i.shape) for i in session.get_inputs()] == [3, 3, 3]  # batch × choices × tokens
+
+
+def test_batch_predict_of_a_task_with_its_own_fields(ner_run, root):
+    """NER records (tokens or text) stream through the task's own validation: a wrongly typed
+    record is rejected with the task's reason, the others keep their lines."""
+    from tunewise.serving.batch_predict import predict_file
+
+    source = root / "ner_in.jsonl"
+    lines = [{"tokens": ["the", "film", "was", "good"]}, {"text": "a great story"}, {"tokens": 5}]
+    source.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    out = root / "ner_preds.jsonl"
+    report = predict_file(tunewise.load(ner_run), source, out, progress=False)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["line"] for r in rows] == [1, 2] and rows[0]["tokens"] == lines[0]["tokens"]
+    rejects = [json.loads(x) for x in Path(report["rejects"]).read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [3] and "tokens" in rejects[0]["reason"]
