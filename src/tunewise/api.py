@@ -45,7 +45,11 @@ def evaluate(
         from tunewise.artifacts import check_writable_file
 
         check_writable_file(Path(output), "--output")
-    metrics = load(run_dir, trust_remote_code=trust_remote_code).evaluate(data)
+    from tunewise.serving.batch_predict import fold_for_inference
+
+    predictor = load(run_dir, trust_remote_code=trust_remote_code)
+    fold_for_inference(predictor)  # same outputs (within float rounding), fewer matmuls
+    metrics = predictor.evaluate(data)
     if output:
         write_json(Path(output), metrics)
     return metrics
@@ -263,3 +267,45 @@ def drift(
     from tunewise.lifecycle.drift import drift as run
 
     return run(run_dir, requests_dir, output, thresholds)
+
+
+def predict_file(
+    run_dir: str | Path,
+    input: str | Path,
+    output: str | Path | None,
+    resume: bool = False,
+    batch_size: int = 64,
+    window: int = 4096,
+    progress: bool = True,
+    text_column: str | None = None,
+    trust_remote_code: bool = False,
+) -> dict[str, Any]:
+    """Predictions for every record of a JSONL/CSV/TSV file, streamed in windows into `output`
+    (one JSON line per good record, in order, with its input `line`; bad records to
+    OUTPUT.rejects.jsonl); `resume` continues an interrupted output; `text_column` names the
+    field holding the text when it is not the run's. Returns the counts."""
+    from tunewise.serving.batch_predict import fold_for_inference
+    from tunewise.serving.batch_predict import predict_file as run
+
+    predictor = load(run_dir, trust_remote_code=trust_remote_code)
+    fold_for_inference(predictor)  # LoRA / IA3 / diff pruning folded: fewer matmuls per batch
+    return run(
+        predictor, input, output, resume, batch_size, window, progress, text_column=text_column
+    )
+
+
+def export(
+    run_dir: str | Path,
+    format: str = "hf",
+    output: str | Path | None = None,
+    quantize: str | None = None,
+    data: str | Path | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """A finished run as a directory that needs no tunewise: "hf" (merged transformers model +
+    tokenizer + model card, loadable with the plain Auto classes) or "onnx" (the whole graph,
+    encoder tasks; `quantize="int8"` adds an int8 copy with its accuracy and latency change).
+    Returns the report, also written to OUTPUT/export.json."""
+    from tunewise.export import export as run
+
+    return run(run_dir, format, output, quantize, data, overwrite)

@@ -1,10 +1,10 @@
-"""`tunewise predict`: predictions for texts or a file of inputs."""
+"""`tunewise predict`: predictions for texts or a file of inputs (streamed, resumable)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -19,7 +19,10 @@ def predict(
         Path | None,
         typer.Option(help="JSONL/CSV/TSV file of inputs (QA: 'question' and 'context' fields)."),
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="JSONL file for the predictions.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="JSONL file for the predictions (bad records: OUTPUT.rejects.jsonl)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 64,
     text_column: Annotated[
         str | None, typer.Option(help="Field of --input that holds the text (default: text).")
@@ -28,8 +31,15 @@ def predict(
         bool,
         typer.Option(help="Allow the run's model to execute its own code (only if you trust it)."),
     ] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted --output after its last complete line.")
+    ] = False,
+    window: Annotated[
+        int, typer.Option(help="Records read at a time and sorted by length into batches.")
+    ] = 4096,
 ) -> None:
-    """Predict for --text values or every record of --input (order kept)."""
+    """Predict for --text values or every record of --input: one output line per good input
+    record, in input order, with its input line number as "line"."""
     from tunewise import api
 
     if not text and not input:
@@ -38,32 +48,38 @@ def predict(
         fail(TunewiseError("--text is empty; give the text to predict for."))
     if batch_size < 1:
         fail(TunewiseError(f"--batch-size must be a positive number, not {batch_size}."))
+    if resume and not output:
+        fail(TunewiseError("--resume continues an --output file; give --output FILE."))
     try:
         if output:
             from tunewise.artifacts import check_writable_file
 
             check_writable_file(output, "--output")
+        if input:
+            report = api.predict_file(
+                run,
+                input,
+                output,
+                resume=resume,
+                batch_size=batch_size,
+                window=window,
+                text_column=text_column,
+                trust_remote_code=trust_remote_code,
+            )
+            if output:
+                done = f"{report['written']} predictions written to {output}"
+                if report["rejected"]:
+                    done += f"; {report['rejected']} rejected records in {report['rejects']}"
+                if report["resumed_after"] is not None:
+                    done += f" (resumed after input line {report['resumed_after']})"
+                typer.echo(done)
+            return
         predictor = api.load(run, trust_remote_code=trust_remote_code)
-        if (
-            text
-            and len(text) == 1
-            and not input
-            and not output
-            and hasattr(predictor.task, "generate")
-        ):
+        if text and len(text) == 1 and not output and hasattr(predictor.task, "generate"):
             predictor.stream(text[0])  # tokens are printed as they are generated
             typer.echo("")
             return
-        if input:
-            dataset = predictor.read(input, labelled=False, text_column=text_column)
-            fields = predictor.task.predict_fields  # what the task's `predict` reads
-            records: list[Any] = [
-                {k: dataset[i][k] for k in fields if k in dataset.column_names}
-                for i in range(len(dataset))
-            ]
-        else:
-            records = [{"text": t} for t in text or []]
-        preds = predictor.predict(records, batch_size=batch_size, progress=bool(input))
+        preds = predictor.predict([{"text": t} for t in text or []], batch_size=batch_size)
     except TunewiseError as exc:
         fail(exc)
     lines = [json.dumps(p, ensure_ascii=False) for p in preds]
@@ -76,5 +92,5 @@ def predict(
             fail(TunewiseError(f"Cannot write --output '{output}': {exc}"))
         typer.echo(f"{len(lines)} predictions written to {output}")
     else:
-        for record, line in zip(records, lines, strict=True):
-            typer.echo(line if input else f"{record['text']!r} -> {line}")
+        for t, line in zip(text or [], lines, strict=True):
+            typer.echo(f"{t!r} -> {line}")

@@ -85,6 +85,9 @@ def generation_kwargs(options: Any, tokenizer: Any, model: nn.Module) -> dict[st
         "do_sample": options.do_sample,
         "num_beams": options.num_beams,
         "pad_token_id": tokenizer.pad_token_id,
+        # KV cache on even if training switched it off (gradient checkpointing does): each new
+        # token then costs one position, not the whole prefix again
+        "use_cache": True,
     }
     if options.do_sample:
         kwargs.update(temperature=options.temperature, top_p=options.top_p)

@@ -1,0 +1,127 @@
+"""Reading inputs record by record and finding where an interrupted output stopped, for
+`batch_predict` (hand-written: the stdlib parsers stream and let each record keep its line
+number, which `datasets`' loaders do not)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tunewise.data.readers import detect_format
+from tunewise.errors import DataError
+
+
+@dataclass
+class Item:
+    """One input record: its line number, the record, or why it cannot be used."""
+
+    line: int
+    record: dict[str, Any] | None = None
+    reason: str | None = None
+    raw: str = ""
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def iter_items(path: Path, fmt: str | None = "auto") -> Iterator[Item]:
+    """Records of a JSONL / CSV / TSV file one at a time (a JSON list is read whole)."""
+    if not path.is_file():
+        raise DataError(f"Input file '{path}' does not exist (looked from {Path.cwd()}).")
+    fmt = detect_format(path, fmt)
+    if fmt == "jsonl":
+        yield from _jsonl(path)
+    elif fmt in ("csv", "tsv"):
+        yield from _delimited(path, "\t" if fmt == "tsv" else ",")
+    elif fmt == "json":
+        from tunewise.data.readers import read_records
+
+        for index, record in read_records(path, "json"):
+            yield Item(index, record)
+    else:
+        raise DataError(f"{path}: predict reads JSONL, CSV, TSV or JSON files, not '{fmt}'.")
+
+
+def _jsonl(path: Path) -> Iterator[Item]:
+    with path.open(encoding="utf-8-sig", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Item(number, reason=f"not valid JSON ({exc.msg})", raw=line.rstrip("\n"))
+                continue
+            if not isinstance(record, dict):
+                reason = f"expected a JSON object, got {type(record).__name__}"
+                yield Item(number, reason=reason, raw=line.rstrip("\n"))
+                continue
+            yield Item(number, record)
+
+
+def _delimited(path: Path, delimiter: str) -> Iterator[Item]:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        reader = csv.DictReader(fh, delimiter=delimiter, quoting=quoting)
+        if not reader.fieldnames:
+            return
+        for record in reader:
+            if None in record:
+                reason = f"more fields than the header's {len(reader.fieldnames)}"
+                yield Item(reader.line_num, reason=reason, raw=str(record[None])[:200])
+                continue
+            yield Item(reader.line_num, dict(record))
+
+
+def count_records(path: Path) -> int | None:
+    """Roughly how many records a file holds (newlines, less a CSV header), for the ETA; read
+    in 1 MiB blocks, never whole."""
+    try:
+        fmt = detect_format(path, "auto")
+        with path.open("rb") as fh:
+            lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+    except (OSError, DataError):
+        return None
+    return max(lines - (1 if fmt in ("csv", "tsv") else 0), 0) if fmt != "json" else None
+
+
+# -- resume --------------------------------------------------------------------------------------
+def last_done_line(path: Path) -> int | None:
+    """The input line of the last complete line of an output or rejects file; a torn last line
+    (no newline: the writer was killed mid-line) is cut off first."""
+    if not path.is_file():
+        return None
+    with path.open("rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        end = _rfind_newline(fh, size)
+        if end < size:
+            fh.truncate(end)  # the torn tail
+        if end == 0:
+            return None
+        start = _rfind_newline(fh, end - 1)
+        fh.seek(start)
+        text = fh.read(end - start).decode("utf-8", errors="replace")
+    try:
+        return int(json.loads(text)["line"])
+    except (ValueError, KeyError, TypeError):
+        raise DataError(
+            f"{path}: its last line has no input line number ('line'), so --resume cannot tell "
+            "where to continue; was it written by `tunewise predict`? Choose another --output."
+        ) from None
+
+
+def _rfind_newline(fh: IO[bytes], end: int) -> int:
+    """Position just after the last b'\\n' before `end` (0 if none)."""
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        fh.seek(start)
+        block = fh.read(pos - start)
+        hit = block.rfind(b"\n")
+        if hit >= 0:
+            return start + hit + 1
+        pos = start
+    return 0
