@@ -111,3 +111,23 @@ def test_a_fresh_run_does_not_discard_an_unfinished_runs_checkpoints(
     with pytest.raises(TunewiseError, match="--resume"):
         finetune(cfg)
     assert any((partial_dir(tmp_path / "run") / "checkpoints").glob("checkpoint-2"))
+
+
+def test_sigkill_with_per_epoch_evaluation_resumes_to_the_same_best_model(
+    reference, tiny_bert, tmp_path
+):
+    """The default setup: evaluation and a checkpoint each epoch, the best one loaded at the
+    end, plus training.save_steps checkpoints in between."""
+    data = reference[0]
+
+    def cfg(out: Path) -> dict:
+        return toy_config(tiny_bert, data, out, training={"epochs": 3, "save_steps": 2})
+
+    uninterrupted = finetune(cfg(tmp_path / "ref"))
+    assert killed_run(cfg(tmp_path / "run"), 5) == -signal.SIGKILL
+    resumed = finetune(cfg(tmp_path / "run"), resume=True)
+    assert_same_run(
+        resumed.run_dir,
+        resumed.manifest,
+        (data, uninterrupted.manifest, load_file(str(tmp_path / "ref" / WEIGHTS))),
+    )
