@@ -239,3 +239,14 @@ def test_a_strategy_class_named_by_dotted_path_in_the_config(tiny_bert, tmp_path
     task = TASKS.get("classification")(cfg.task, cfg.data, cfg.model)
     task.read(cfg.data.split("train"), fit=True)
     assert isinstance(assemble(cfg, task).strategy, MyFull)
+
+
+def test_data_prepare_schemas_come_from_the_task_classes():
+    from tunewise.data.schemas import schema_for
+    from tunewise.errors import ConfigError
+
+    assert schema_for("ner").name == "token_classification"  # the old shorthands still work
+    assert schema_for("translation").name == schema_for("seq2seq").name == "seq2seq"
+    assert schema_for("chat").check is schema_for("instruction").check
+    with pytest.raises(ConfigError, match="declares no data schema"):
+        schema_for("multiple_choice")
