@@ -17,11 +17,12 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 import tunewise
 from conftest import NEGATIVE, POSITIVE, write_jsonl
 from tunewise import api
-from tunewise.config import SplitFile, TaskOptions
+from tunewise.config import SplitFile, StrategyOptions, TaskOptions
 from tunewise.data.readers import read_records
 from tunewise.data.schemas import Problem, Schema, SchemaSpec, text_problem
 from tunewise.errors import DataError
 from tunewise.registry import TASKS
+from tunewise.strategies.full import FullStrategy
 from tunewise.tasks.base import Task
 from tunewise.tasks.heads import BackboneHead, head_linear, pool
 
@@ -209,3 +210,43 @@ def test_a_dotted_path_that_does_not_import_names_the_module():
         TASKS.get("no_such_pkg.tasks:Nope")
     with pytest.raises(ConfigError, match="has no attribute 'Nope'"):
         TASKS.get("tunewise.tasks.base:Nope")
+
+
+class MyFullOptions(StrategyOptions):
+    name: str = "mine"  # a dotted-path class accepts its path as its name
+    note: str = "hello"
+
+
+class MyFull(FullStrategy):
+    name = "mine"
+    Options = MyFullOptions
+
+
+def test_a_strategy_class_named_by_dotted_path_in_the_config(tiny_bert, tmp_path):
+    from tunewise.assemble import assemble
+    from tunewise.config import load_config
+
+    raw = _config(tiny_bert, tmp_path, "classification")
+    raw["task"] = {"type": "classification"}
+    for name in ("train", "validation"):
+        write_jsonl(
+            Path(raw["data"][name]),
+            [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}],
+        )
+    raw["strategy"] = {"name": f"{__name__}:MyFull", "note": "set"}
+    cfg = load_config(raw)
+    assert isinstance(cfg.strategy, MyFullOptions) and cfg.strategy.note == "set"
+    task = TASKS.get("classification")(cfg.task, cfg.data, cfg.model)
+    task.read(cfg.data.split("train"), fit=True)
+    assert isinstance(assemble(cfg, task).strategy, MyFull)
+
+
+def test_data_prepare_schemas_come_from_the_task_classes():
+    from tunewise.data.schemas import schema_for
+    from tunewise.errors import ConfigError
+
+    assert schema_for("ner").name == "token_classification"  # the old shorthands still work
+    assert schema_for("translation").name == schema_for("seq2seq").name == "seq2seq"
+    assert schema_for("chat").check is schema_for("instruction").check
+    with pytest.raises(ConfigError, match="declares no data schema"):
+        schema_for("multiple_choice")
