@@ -122,6 +122,14 @@ TASK_ALIASES = {
 }
 
 
+def has_schema(task: str) -> bool:
+    """True when the task (registry name or alias) declares a `data prepare` schema."""
+    from tunewise.registry import TASKS
+
+    name = TASK_ALIASES.get(task, task)
+    return name in TASKS and getattr(TASKS.get(name), "prepare_schema", None) is not None
+
+
 def schema_for(
     task: str, columns: dict[str, str] | None = None, labels: list[str] | None = None
 ) -> Schema:

@@ -30,7 +30,7 @@ GENERATIVE = {
 
 def _bio(text: str, entities: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """Words of `text` and BIO tags from entity spans ({start, end, label|type|entity})."""
-    from tunewise.tasks.token_align import split_words
+    from tunewise.tasks.token_classification.align import split_words
 
     words, spans = split_words(text)
     tags = ["O"] * len(words)
@@ -52,7 +52,7 @@ def to_record(task: str, inp: dict[str, Any], label: Any) -> dict[str, Any]:
         if isinstance(label, list) and label and all(isinstance(x, dict) for x in label):
             words, tags = _bio(str(inp.get("text", "")), label)
             return {"tokens": words, "tags": tags}
-        from tunewise.tasks.token_align import split_words
+        from tunewise.tasks.token_classification.align import split_words
 
         tokens = inp.get("tokens")
         words = tokens if isinstance(tokens, list) else split_words(str(inp.get("text", "")))[0]
@@ -163,9 +163,9 @@ def _validate_and_dedup(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """(kept records, rejected {line, reason}, duplicates removed) through the data pipeline's
     per-file steps; tasks without a pipeline schema only lose exact duplicates."""
-    from tunewise.data.schemas import _TASK_SCHEMA, schema_for
+    from tunewise.data.schemas import has_schema, schema_for
 
-    if task not in _TASK_SCHEMA:
+    if not has_schema(task):
         from tunewise.data.dedup import exact_key
 
         seen, kept = set(), []
@@ -176,8 +176,8 @@ def _validate_and_dedup(
                 kept.append(r)
         return kept, [], len(records) - len(kept)
     from tunewise.data.arrow import column
-    from tunewise.data.options import PrepareConfig
     from tunewise.data.steps import process
+    from tunewise.prepare_options import PrepareConfig
 
     with tempfile.TemporaryDirectory(prefix="tunewise-collect-") as tmp:
         path = Path(tmp) / "collected.jsonl"

@@ -13,13 +13,13 @@ from tunewise.errors import DataError
 def canonical_records(path: str, task: str, spec: SplitFile | None) -> list[dict[str, Any]]:
     """Valid records of `path` with the pipeline's canonical field names (fails on a bad one)."""
     from tunewise.data.arrow import column
-    from tunewise.data.options import DedupOptions, PrepareConfig
-    from tunewise.data.schemas import _TASK_SCHEMA, schema_for
+    from tunewise.data.schemas import has_schema, schema_for
     from tunewise.data.steps import process
+    from tunewise.prepare_options import DedupOptions, PrepareConfig
 
     if not Path(path).is_file():
         raise DataError(f"data file '{path}' does not exist.")
-    if task not in _TASK_SCHEMA:  # no pipeline schema: the task's reader checks them later
+    if not has_schema(task):  # no pipeline schema: the task's reader checks them later
         from tunewise.data.readers import read_records
 
         return [r for _, r in read_records(path, spec.format if spec else "auto")]
@@ -38,9 +38,9 @@ def canonical_records(path: str, task: str, spec: SplitFile | None) -> list[dict
 
 def record_text(record: dict[str, Any], task: str) -> str:
     """A record's input text as one string (the schema's key fields; tab-separated)."""
-    from tunewise.data.schemas import _TASK_SCHEMA, schema_for
+    from tunewise.data.schemas import has_schema, schema_for
 
-    if task in _TASK_SCHEMA:
+    if has_schema(task):
         schema = schema_for(task)
         keys = [k for k in schema.key_fields if k != schema.label_field]
         fields = {**record}
