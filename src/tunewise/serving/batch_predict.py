@@ -74,10 +74,7 @@ def rejects_path(output: Path) -> Path:
 
 # -- records the task can take -----------------------------------------------------------------
 def input_fields(task: Any) -> set[str]:
-    declared = getattr(task, "input_fields", None)
-    if declared:
-        return set(declared)
-    names = set(GENERIC_FIELDS)
+    names = set(GENERIC_FIELDS) | set(task.predict_fields)  # what the task declares it reads
     for key, value in task.options.model_dump().items():
         if key.endswith("_field") or key == "fields":
             values = value.values() if isinstance(value, dict) else [value]
