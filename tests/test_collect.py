@@ -90,7 +90,9 @@ def test_collect_writes_each_tasks_own_format(tmp_path):
 def test_collect_takes_the_task_from_a_run_and_refuses_a_contradiction(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "tunewise.json").write_text(json.dumps({"config": {"task": {"type": "classification"}}}))
+    manifest = {"task": {"type": "classification", "state": {}}}  # what collect reads of a run
+    manifest["config"] = {"task": {"type": "classification"}}
+    (run / "tunewise.json").write_text(json.dumps(manifest))
     logs = _classification_logs(tmp_path)
     assert api.collect_data(logs, tmp_path / "o.jsonl", run=run)["task"] == "classification"
     with pytest.raises(ConfigError, match="contradicts"):

@@ -172,7 +172,8 @@ def test_a_task_defined_in_a_test_file_trains_evaluates_predicts_and_prepares(
 
     result = CliRunner().invoke(app, ["predict", str(run.run_dir), "--input", str(pool)])
     assert result.exit_code == 0, result.output
-    assert set(json.loads(result.output.strip().splitlines()[-1])) == {"score"}
+    # one JSON line per input record: the task's output plus the input line it answers
+    assert set(json.loads(result.stdout.strip().splitlines()[-1])) == {"score", "line"}
 
     # `data prepare` checks records against the schema the class declares.
     raw_file = write_jsonl(

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -178,8 +180,6 @@ def retrain(
 ) -> dict[str, Any]:
     """Continue RUN on DATA (+ replay) into OUTPUT_DIR, compare, maybe promote; returns the
     comparison (also NEW_RUN/comparison.json)."""
-    import shutil
-
     from tunewise.registry import TASKS
     from tunewise.training.recipe import finetune
 
@@ -204,12 +204,18 @@ def retrain(
     if known and metric not in known:  # before training, not after
         numeric = ", ".join(k for k, v in known.items() if isinstance(v, (int, float)))
         raise ConfigError(f"retrain: --metric '{metric}' is not a metric of this task ({numeric}).")
-    if overwrite and out.is_dir():
-        shutil.rmtree(out)  # only once every input has been checked
-    mix = build_mix(parent, data, replay, parent.config.seed, out / "retrain")
-    cfg = child_config(parent, out / "retrain" / "train.jsonl", out, overrides)
-    # resume=True: the directory holds only retrain/ (the mix) so far; nothing to resume from
-    finetune(cfg, resume=True)
+    # The mix is built beside NEW_RUN (a run refuses inputs inside its own directory, which it
+    # replaces whole), then moved into NEW_RUN/retrain/ once the run has been swapped in.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.retrain-", dir=out.parent))
+    try:
+        mix = build_mix(parent, data, replay, parent.config.seed, staging)
+        cfg = child_config(parent, staging / "train.jsonl", out, overrides)
+        finetune(cfg, overwrite=overwrite)  # the old NEW_RUN (if any) stays until this succeeds
+        shutil.move(str(staging), str(out / "retrain"))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _point_config_at(out, out / "retrain" / "train.jsonl")
     sets = compare_runs(parent, out, eval_data, metric)
     result = decide(sets, metric, _direction(metric, task_cls), threshold)
     result.update(old_run=str(parent.run_dir), new_run=str(out.resolve()), mix=mix)
@@ -234,6 +240,22 @@ def retrain(
             },
         )
     return result
+
+
+def _point_config_at(run_dir: Path, mix: Path) -> None:
+    """The run's saved config (config.yaml, the manifest's copy) names the mix where it now
+    lies, so a later retrain of this run replays from it."""
+    import yaml
+
+    path = run_dir / "config.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["data"]["train"]["path"] = str(mix.resolve())
+    atomic_write_text(path, yaml.safe_dump(raw, sort_keys=False))
+    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    manifest["config"]["data"]["train"]["path"] = str(mix.resolve())
+    if "path" in manifest.get("data", {}).get("train", {}):
+        manifest["data"]["train"]["path"] = str(mix.resolve())
+    write_json(run_dir / MANIFEST, manifest)
 
 
 def render(result: dict[str, Any]) -> str:
