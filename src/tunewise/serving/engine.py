@@ -122,7 +122,7 @@ class Engine:
     ) -> list[tuple[str, int]]:
         """Generated texts (stripped, as `tunewise predict` returns them) for token prompts, each
         with the number of tokens generated for it (end-of-sequence excluded)."""
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
 
         from tunewise.tasks.generation.inference import generate_texts, generation_kwargs
         from tunewise.training.batching import pack_batches
@@ -139,16 +139,18 @@ class Engine:
             update["top_p"] = params.top_p or options.top_p
         if streamer is not None:
             update["num_beams"] = 1  # transformers streams greedy or sampled search only
-        extra: dict[str, Any] = {}
+        criteria = StoppingCriteriaList()
         if params.stop:
-            extra.update(stop_strings=list(params.stop), tokenizer=self.predictor.tokenizer)
+            criteria.append(StopStringCriteria(self.predictor.tokenizer, list(params.stop)))
         if cancel is not None:
 
             class Cancelled(StoppingCriteria):  # the client went away
-                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-                    return cancel.is_set()
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    import torch
 
-            extra["stopping_criteria"] = StoppingCriteriaList([Cancelled()])
+                    return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool)
+
+            criteria.append(Cancelled())
         options = options.model_copy(update=update)
         tokenizer, model = self.predictor.tokenizer, self.predictor.model
         batch_size = min(len(prompts), 16)  # the KV cache bounds the batch, as in the task
@@ -164,7 +166,7 @@ class Engine:
             causal=not self.task.seq2seq,
             batch_size=batch_size,
             streamer=counter,
-            **extra,
+            stopping_criteria=criteria,
         )
         return list(zip(texts, counter.counts, strict=True))
 
