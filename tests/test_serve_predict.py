@@ -240,3 +240,64 @@ def test_shutdown_lets_in_flight_requests_finish(runs):
     assert result["r"].status_code == 200 and result["r"].json()["predictions"][0]["label"]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{live.url}/health")
+
+
+def test_cli_serves_until_sigterm_and_in_flight_requests_finish(runs):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from serve_helpers import free_port
+
+    port = free_port()
+    env = {**os.environ, "TUNEWISE_API_KEY": KEY}  # the key from the environment
+    args = ["serve", str(runs["a"]), "--port", str(port), "--max-wait-ms", "1500"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunewise.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert httpx.get(f"{url}/v1/models").status_code == 401
+        assert httpx.get(f"{url}/v1/models", headers=AUTH).json()["data"][0]["id"] == "a"
+        result: dict[str, httpx.Response] = {}
+        body = {"inputs": ["good film"]}
+        thread = threading.Thread(
+            target=lambda: result.setdefault(
+                "r", httpx.post(f"{url}/v1/predict", json=body, headers=AUTH, timeout=60)
+            )
+        )
+        thread.start()
+        time.sleep(0.5)  # in the batcher's 1.5 s window
+        proc.send_signal(signal.SIGTERM)
+        thread.join(60)
+        assert result["r"].status_code == 200
+        # uvicorn re-raises SIGTERM once shut down, so the exit status says what stopped it
+        assert proc.wait(60) in (0, -signal.SIGTERM)
+        assert "Finished server process" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cli_refuses_a_bad_run_or_setting(tmp_path):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(tmp_path)])
+    assert result.exit_code == 2 and "not a tunewise run directory" in result.output
+    result = CliRunner().invoke(app, ["serve", str(tmp_path), "--max-batch", "0"])
+    assert result.exit_code == 2 and "--max-batch must be at least 1" in result.output

@@ -223,7 +223,8 @@ class StreamText:
             return ""
         self.raw += chunk
         text = self.raw.lstrip()
-        final, self.stopped = cut_at_stop(text, self.stop)
+        # a stop counts once it lies within the text that will not be stripped away
+        final, self.stopped = cut_at_stop(text.rstrip(), self.stop)
         if self.stopped:
             return self._emit(final, len(final))
         safe = len(text.rstrip())
@@ -237,7 +238,7 @@ class StreamText:
     def finish(self) -> str:
         if self.stopped:
             return ""
-        text = self.raw.strip()
+        text = self.text
         return self._emit(text, len(text))
 
     @property
