@@ -35,6 +35,9 @@ class Engine:
         self.generative = hasattr(self.task, "generate")
         self.model_id = Path(run_dir).resolve().name
         self.created = int(Path(run_dir, "tunewise.json").stat().st_mtime)
+        config = getattr(self.predictor.model, "config", None)
+        # prompt + completion tokens the model can attend to (None: not bounded by positions)
+        self.context: int | None = getattr(config, "max_position_embeddings", None)
 
     # -- metadata ----------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -157,7 +160,8 @@ class Engine:
         eos = generation_kwargs(options, tokenizer, model).get("eos_token_id") or []
         # generate_texts runs these batches in this order (length-sorted, seed None)
         order = pack_batches([len(p) for p in prompts], batch_size, seed=None)
-        counter = TokenCounter(order, set(eos), forward=streamer)
+        beams = options.num_beams > 1  # transformers streams no beam search: count afterwards
+        counter = None if beams else TokenCounter(order, set(eos), forward=streamer)
         texts = generate_texts(
             model,
             tokenizer,
@@ -168,7 +172,12 @@ class Engine:
             streamer=counter,
             stopping_criteria=criteria,
         )
-        return list(zip(texts, counter.counts, strict=True))
+        counts = (
+            counter.counts
+            if counter is not None
+            else [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        )
+        return list(zip(texts, counts, strict=True))
 
 
 class TokenCounter:

@@ -10,21 +10,17 @@ prompt's tokens and the returned text's tokens.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import queue
-import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunewise.serving.engine import Engine, GenParams, StreamText, cut_at_stop
-from tunewise.serving.problems import RequestError, error_body
+from tunewise.serving.engine import Engine, GenParams, cut_at_stop
+from tunewise.serving.problems import RequestError
 from tunewise.serving.request_log import new_id
+from tunewise.serving.streaming import stream_events
 
 router = APIRouter()
 
@@ -146,7 +142,16 @@ async def _complete(
     from tunewise.serving.app import run_job
 
     st = request.app.state.tw
-    prompt_tokens = sum(len(p) for p in eng.prompts(records))  # 422 when a record is bad
+    prompt_ids = eng.prompts(records)  # 422 when a record is bad
+    prompt_tokens = sum(len(p) for p in prompt_ids)
+    longest = max(len(p) for p in prompt_ids)
+    if params.max_tokens and eng.context and longest + params.max_tokens > eng.context:
+        raise RequestError(
+            422,
+            f"max_tokens: the prompt ({longest} tokens) plus {params.max_tokens} new tokens "
+            f"exceed the model's {eng.context} positions.",
+            "max_tokens",
+        )
     max_tokens = params.max_tokens or eng.task.options.max_new_tokens
     ids = [new_id() for _ in records]
     route = "/v1/chat/completions" if chat else "/v1/completions"
@@ -179,7 +184,7 @@ async def _complete(
 
     if body.stream:
         return StreamingResponse(
-            _stream(
+            stream_events(
                 st,
                 eng,
                 records[0],
@@ -222,100 +227,3 @@ async def _complete(
     if len(ids) > 1:
         out["ids"] = ids  # each prompt's request id, for /v1/feedback
     return out
-
-
-def _sse(data: Any) -> bytes:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-def _next(streamer: Any) -> str | bool | None:
-    """The next chunk; None at the end; False when nothing came within the streamer's timeout."""
-    try:
-        return next(streamer)
-    except StopIteration:
-        return None
-    except queue.Empty:
-        return False
-
-
-async def _stream(
-    st: Any,
-    eng: Engine,
-    record: dict[str, Any],
-    params: GenParams,
-    rid: str,
-    kind: str,
-    created: int,
-    finish: Any,
-    include_usage: bool,
-) -> AsyncIterator[bytes]:
-    from transformers import TextIteratorStreamer
-
-    chat = kind == "chat.completion"
-    obj = "chat.completion.chunk" if chat else "text_completion"
-    tokenizer = eng.predictor.tokenizer
-    streamer = TextIteratorStreamer(
-        tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=0.05
-    )
-    cancel = threading.Event()
-
-    def generate() -> list[tuple[str, int]]:
-        engine = st.engine  # the run served when the worker gets here
-        streamer.tokenizer = engine.predictor.tokenizer
-        return engine.generate(engine.prompts([record]), params, streamer=streamer, cancel=cancel)
-
-    def chunk(text: str | None, reason: str | None, role: bool = False) -> dict[str, Any]:
-        if chat:
-            delta: dict[str, Any] = (
-                {"role": "assistant", "content": ""}
-                if role
-                else ({"content": text} if text is not None else {})
-            )
-            choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
-        else:
-            choice = {"index": 0, "text": text or "", "finish_reason": reason, "logprobs": None}
-        return {
-            "id": rid,
-            "object": obj,
-            "created": created,
-            "model": eng.model_id,
-            "choices": [choice],
-        }
-
-    text = StreamText(params.stop)
-    try:
-        job = st.batcher.call(generate)
-    except Exception as exc:  # shutting down
-        yield _sse(error_body(503, str(exc)))
-        return
-    try:
-        if chat:
-            yield _sse(chunk(None, None, role=True))
-        while True:
-            piece = await asyncio.to_thread(_next, streamer)
-            if piece is None:
-                break
-            if piece is False:
-                if job.done() and job.exception() is not None:
-                    raise job.exception()  # type: ignore[misc]
-                continue
-            out = text.feed(piece)
-            if out:
-                yield _sse(chunk(out, None))
-            if text.stopped:
-                cancel.set()  # the stop sequence came: no need to generate further
-                break
-        generated = await asyncio.wrap_future(job)
-        tail = text.finish()
-        if tail:
-            yield _sse(chunk(tail, None))
-        done = finish([text.text], [text.stopped], [generated[0][1]])
-        final = chunk(None, done["reasons"][0])
-        yield _sse(final)
-        if include_usage:
-            yield _sse({**final, "choices": [], "usage": done["usage"]})
-        yield b"data: [DONE]\n\n"
-    except Exception as exc:  # the status line is sent already: report in the stream
-        yield _sse(error_body(500, f"Generation failed: {type(exc).__name__}: {exc}"))
-    finally:
-        cancel.set()  # also when the client went away mid-stream
