@@ -84,16 +84,19 @@ def check_items(inputs: Any, settings: ServeSettings, field: str = "inputs") -> 
 
 
 def check_lengths(value: Any, where: str, limit: int) -> None:
-    if isinstance(value, str) and len(value) > limit:
-        raise RequestError(
-            422, f"{where} is {len(value)} characters long; at most {limit} are accepted.", where
-        )
-    if isinstance(value, dict):
-        for k, v in value.items():
-            check_lengths(v, f"{where}.{k}", limit)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            check_lengths(v, f"{where}[{i}]", limit)
+    """Every text inside `value` is at most `limit` characters (iterative: nesting is the
+    client's to choose)."""
+    stack = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str) and len(item) > limit:
+            raise RequestError(
+                422, f"{at} is {len(item)} characters long; at most {limit} are accepted.", at
+            )
+        if isinstance(item, dict):
+            stack.extend((v, f"{at}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{at}[{n}]") for n, v in enumerate(item))
 
 
 async def run_job(st: ServerState, key: Any, items: list[Any]) -> list[Any]:

@@ -4,6 +4,8 @@ checks that name the field, batched prediction, and generation with per-request 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +107,8 @@ class Engine:
 
     # -- running -----------------------------------------------------------------------------------
     def predict(self, inputs: list[Any], batch_size: int) -> list[dict[str, Any]]:
-        return self.predictor.predict(inputs, batch_size=max(64, batch_size))
+        with random_fingerprints():
+            return self.predictor.predict(inputs, batch_size=max(64, batch_size))
 
     def prompts(self, records: list[Any]) -> list[list[int]]:
         """Generation prompts (token ids) for records, as the task builds them; RequestError 422
@@ -210,6 +213,31 @@ class TokenCounter:
         if self.forward is not None:
             self.forward.end()
         self._prompt = True
+
+
+@contextmanager
+def random_fingerprints() -> Iterator[None]:
+    """Skip `datasets`' fingerprint hashing while a request's inputs are tokenized.
+
+    Every `Dataset.map` hashes its function to name its cache, and a task's tokenize function
+    holds the tokenizer: dill-pickling a 30k-word vocabulary costs 0.2-2 s per call, more than the
+    forward pass. The server's datasets live in memory and are never cached, so a random
+    fingerprint (what `datasets` itself falls back to when hashing fails) loses nothing. Only the
+    model worker thread tokenizes, so swapping the function for the call is safe.
+    """
+    import datasets.arrow_dataset as arrow
+    import datasets.fingerprint as fp
+
+    saved = fp.update_fingerprint, arrow.update_fingerprint
+
+    def random(fingerprint: Any, transform: Any, transform_args: Any) -> str:
+        return fp.generate_random_fingerprint()
+
+    fp.update_fingerprint = arrow.update_fingerprint = random
+    try:
+        yield
+    finally:
+        fp.update_fingerprint, arrow.update_fingerprint = saved
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:

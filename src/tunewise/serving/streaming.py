@@ -45,7 +45,7 @@ async def stream_events(
     obj = "chat.completion.chunk" if chat else "text_completion"
     tokenizer = eng.predictor.tokenizer
     streamer = TextIteratorStreamer(
-        tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=0.05
+        tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=0.25
     )
     cancel = threading.Event()
 
