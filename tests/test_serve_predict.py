@@ -262,13 +262,13 @@ def test_cli_serves_until_sigterm_and_in_flight_requests_finish(runs):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
+        deadline, up = time.monotonic() + 300, False  # generous: the suite shares the CPUs
+        while not up and time.monotonic() < deadline and proc.poll() is None:
             try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
+                up = httpx.get(f"{url}/health").status_code == 200
             except httpx.TransportError:
                 time.sleep(0.2)
+        assert up, f"tunewise serve did not come up (exit status {proc.poll()})"
         assert httpx.get(f"{url}/v1/models").status_code == 401
         assert httpx.get(f"{url}/v1/models", headers=AUTH).json()["data"][0]["id"] == "a"
         result: dict[str, httpx.Response] = {}
