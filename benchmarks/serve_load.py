@@ -136,6 +136,7 @@ def naive_server(run: str, port: int) -> None:
             self._send(200, {"predictions": pipe(body["inputs"])})
 
     HTTPServer.protocol_version = "HTTP/1.1"  # keep-alive, like uvicorn
+    HTTPServer.request_queue_size = 256  # queue waiting clients instead of refusing them
     HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
@@ -384,7 +385,7 @@ def main() -> None:
     texts = sst2_texts()
     tw = [sys.executable, "-m", "tunewise.cli", "serve"]
     result: dict[str, Any] = {
-        "command": "python benchmarks/serve_load.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python benchmarks/serve_load.py", *sys.argv[1:]]),
         "cpus": os.cpu_count(),
         "duration_s": args.duration,
         "classifier": {},
@@ -401,6 +402,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}" + ("/v1/predict" if name == "serve" else "/predict")
         points = []
         try:
+            asyncio.run(_classify_load(url, 1, 60.0, 3, texts))  # warm-up, not measured
             for n in clients:
                 point = asyncio.run(_classify_load(url, n, args.duration, args.max_requests, texts))
                 print(f"[serve_load] {name} {point}", flush=True)
