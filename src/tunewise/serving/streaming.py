@@ -50,6 +50,9 @@ async def stream_events(
     cancel = threading.Event()
 
     def generate() -> list[tuple[str, int]]:
+        if cancel.is_set():  # the client left while this waited in the queue
+            streamer.end()
+            return [("", 0)]
         engine = st.engine  # the run served when the worker gets here
         streamer.tokenizer = engine.predictor.tokenizer
         return engine.generate(engine.prompts([record]), params, streamer=streamer, cancel=cancel)
