@@ -101,6 +101,24 @@ def sst2_texts(n: int = 512) -> list[str]:
     return [line.split("\t", 1)[1] for line in lines]
 
 
+def batch_stats(port: int) -> dict[str, float]:
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    values = {
+        s.name: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name in ("tunewise_batch_size_count", "tunewise_batch_size_sum")
+    }
+    count, total = (
+        values.get("tunewise_batch_size_count", 0),
+        values.get("tunewise_batch_size_sum", 0),
+    )
+    return {"forward_passes": count, "inputs": total, "mean_batch": round(total / max(count, 1), 2)}
+
+
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -142,6 +160,9 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{r['p99_ms']} | {r['errors']} | {part['rss_mb']['peak']:.0f} |"
             )
     out += ["", "Bars: " + json.dumps(result["classifier"]["bars"]), ""]
+    batches = result["classifier"]["serve"].get("batches")
+    if batches:
+        out += [f"Micro-batching (serve, all points): {json.dumps(batches)}", ""]
     if result.get("llm"):
         out += [
             "## smollm2-135m: streamed chat completions",
@@ -205,6 +226,8 @@ def main() -> None:
                 print(f"[serve_load] {name} {point}", flush=True)
                 points.append(point)
             result["classifier"][name] = {"points": points, "rss_mb": rss_mb(proc.pid)}
+            if name == "serve":  # how well requests grouped, from the server's own metrics
+                result["classifier"][name]["batches"] = batch_stats(port)
         finally:
             stop(proc)
     result["classifier"]["bars"] = bars(
