@@ -25,7 +25,9 @@ def run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(run, tmp_path_factory):
-    settings = ServeSettings(log_requests=tmp_path_factory.mktemp("logs"), max_tokens_limit=64)
+    settings = ServeSettings(
+        log_requests=tmp_path_factory.mktemp("logs"), max_tokens_limit=64, max_wait_ms=100
+    )
     live = LiveServer(api.create_app(run, settings))
     live.client = httpx.Client(base_url=live.url, timeout=60)
     live.settings = settings
@@ -88,6 +90,30 @@ def test_streamed_chat_assembles_to_the_same_text(server, greedy, stop):
     finals = [e["choices"][0]["finish_reason"] for e in events if e["choices"]]
     assert finals[-1] in ("stop", "length") and finals[-1] == (reason or finals[-1])
     assert events[-1]["choices"] == [] and events[-1]["usage"] == plain["usage"]
+
+
+def test_concurrent_streams_share_a_batch_and_each_gets_its_own_text(server, greedy):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serve_helpers import metric
+
+    before = server.client.get("/metrics").text
+    body = {"messages": ASK, "stream": True}
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(
+            pool.map(lambda _: server.client.post("/v1/chat/completions", json=body), range(3))
+        )
+    after = server.client.get("/metrics").text
+    streams = [sse(a) for a in answers]
+    for events in streams:
+        assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events) == greedy
+    assert len({events[0]["id"] for events in streams}) == 3
+    passes, requests = (
+        metric(after, f"tunewise_batch_requests_{k}")
+        - metric(before, f"tunewise_batch_requests_{k}")
+        for k in ("count", "sum")
+    )
+    assert requests == 3 and 1 <= passes < 3  # one generate fed several streams
 
 
 def test_the_openai_client_works_unchanged(server, greedy):

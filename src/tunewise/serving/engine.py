@@ -123,11 +123,13 @@ class Engine:
         self,
         prompts: list[list[int]],
         params: GenParams,
-        streamer: Any | None = None,
-        cancel: threading.Event | None = None,
+        streamers: list[Any] | None = None,
+        cancels: list[threading.Event] | None = None,
     ) -> list[tuple[str, int]]:
         """Generated texts (stripped, as `tunewise predict` returns them) for token prompts, each
-        with the number of tokens generated for it (end-of-sequence excluded)."""
+        with the number of tokens generated for it (end-of-sequence excluded). `streamers` (one
+        per prompt) receive each row's tokens as they come; a row stops once its `cancels` event
+        is set (its client went away)."""
         from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
 
         from tunewise.tasks.generation.inference import generate_texts, generation_kwargs
@@ -143,20 +145,11 @@ class Engine:
             update["do_sample"] = True
             update["temperature"] = params.temperature or options.temperature
             update["top_p"] = params.top_p or options.top_p
-        if streamer is not None:
+        if streamers is not None:
             update["num_beams"] = 1  # transformers streams greedy or sampled search only
         criteria = StoppingCriteriaList()
         if params.stop:
             criteria.append(StopStringCriteria(self.predictor.tokenizer, list(params.stop)))
-        if cancel is not None:
-
-            class Cancelled(StoppingCriteria):  # the client went away
-                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                    import torch
-
-                    return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool)
-
-            criteria.append(Cancelled())
         options = options.model_copy(update=update)
         tokenizer, model = self.predictor.tokenizer, self.predictor.model
         batch_size = min(len(prompts), 16)  # the KV cache bounds the batch, as in the task
@@ -164,7 +157,17 @@ class Engine:
         # generate_texts runs these batches in this order (length-sorted, seed None)
         order = pack_batches([len(p) for p in prompts], batch_size, seed=None)
         beams = options.num_beams > 1  # transformers streams no beam search: count afterwards
-        counter = None if beams else TokenCounter(order, set(eos), forward=streamer)
+        counter = None if beams else TokenCounter(order, set(eos), forward=streamers)
+        if cancels is not None and counter is not None:
+
+            class Cancelled(StoppingCriteria):  # per row: its client went away
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    import torch
+
+                    rows = counter.order[counter.batch]
+                    return torch.tensor([cancels[i].is_set() for i in rows], dtype=torch.bool)
+
+            criteria.append(Cancelled())
         texts = generate_texts(
             model,
             tokenizer,
@@ -185,24 +188,29 @@ class Engine:
 
 class TokenCounter:
     """A transformers streamer that counts each row's generated tokens up to its end-of-sequence
-    (rows that finished are padded by `generate`), passing everything on to `forward` (the
-    TextIteratorStreamer of a streamed response). Each `generate` call puts its prompt first,
-    then one new token per row and step, and ends with `end()`."""
+    (rows that finished are padded by `generate`) and hands each row's tokens to that prompt's
+    own streamer in `forward` (the TextIteratorStreamer of a streamed response), so one batched
+    `generate` feeds several streams. Each `generate` call puts its prompt first, then one new
+    token per row and step, and ends with `end()`; `order` is its batches of prompt indices."""
 
-    def __init__(self, order: list[list[int]], eos: set[int], forward: Any | None = None):
+    def __init__(self, order: list[list[int]], eos: set[int], forward: list[Any] | None = None):
         self.order, self.eos, self.forward = order, eos, forward
         self.counts = [0] * sum(len(b) for b in order)
-        self._batch, self._prompt, self._done = -1, True, [False]
+        self.batch, self._prompt, self._done = -1, True, [False]
 
     def put(self, value: Any) -> None:
+        prompt = self._prompt
+        if prompt:  # the next batch's prompt
+            self.batch, self._prompt = self.batch + 1, False
+            self._done = [False] * len(self.order[self.batch])
+        rows = self.order[self.batch]
+        value = value.reshape(len(rows), -1)
         if self.forward is not None:
-            self.forward.put(value)
-        if self._prompt:  # the next batch's prompt
-            self._batch, self._prompt = self._batch + 1, False
-            self._done = [False] * len(self.order[self._batch])
+            for row, index in enumerate(rows):
+                self.forward[index].put(value[row : row + 1] if prompt else value[row])
+        if prompt:
             return
-        rows = self.order[self._batch]
-        for row, token in enumerate(value.reshape(len(rows), -1).tolist()):
+        for row, token in enumerate(value.tolist()):
             for t in token:
                 if self._done[row] or t in self.eos:
                     self._done[row] = True
@@ -211,7 +219,8 @@ class TokenCounter:
 
     def end(self) -> None:
         if self.forward is not None:
-            self.forward.end()
+            for index in self.order[self.batch]:
+                self.forward[index].end()
         self._prompt = True
 
 

@@ -41,6 +41,15 @@ class ServerState:
         engine = self.engine
         if kind == "predict":
             return engine.predict(items, self.settings.max_batch)
+        if kind == "stream":  # items: (record, TextIteratorStreamer, cancel event)
+            for _, streamer, _ in items:
+                streamer.tokenizer = engine.predictor.tokenizer  # the run served now
+            return engine.generate(
+                engine.prompts([record for record, _, _ in items]),
+                arg,
+                streamers=[streamer for _, streamer, _ in items],
+                cancels=[cancel for _, _, cancel in items],
+            )
         return engine.generate(engine.prompts(items), arg)  # kind == "generate", arg: GenParams
 
     def reload(self, run_dir: str | Path | None = None) -> dict[str, Any]:

@@ -49,14 +49,6 @@ async def stream_events(
     )
     cancel = threading.Event()
 
-    def generate() -> list[tuple[str, int]]:
-        if cancel.is_set():  # the client left while this waited in the queue
-            streamer.end()
-            return [("", 0)]
-        engine = st.engine  # the run served when the worker gets here
-        streamer.tokenizer = engine.predictor.tokenizer
-        return engine.generate(engine.prompts([record]), params, streamer=streamer, cancel=cancel)
-
     def chunk(text: str | None, reason: str | None, role: bool = False) -> dict[str, Any]:
         if chat:
             delta: dict[str, Any] = (
@@ -77,7 +69,8 @@ async def stream_events(
 
     text = StreamText(params.stop)
     try:
-        job = st.batcher.call(generate)
+        # streams with the same settings share a batched generate, each row to its streamer
+        job = st.batcher.submit(("stream", params), [(record, streamer, cancel)])
     except Exception as exc:  # shutting down
         yield _sse(error_body(503, str(exc)))
         return
