@@ -1,7 +1,7 @@
 """Load test of `tunewise serve` on loopback (bounded in time and requests; stops by itself).
 
     python benchmarks/serve_load.py              # 20 s per point; 1, 8, 32 clients; smollm2 1 and 8
-    python benchmarks/serve_load.py --quick      # smoke: 2 s per point, 1 and 4 clients, 8 tokens
+    python benchmarks/serve_load.py --quick      # smoke: 2 s per point, 1 and 8 clients, 8 tokens
 
 1. A minilm classifier (LoRA, a few steps on SST-2 so a run directory exists) served by
    `tunewise serve` (dynamic micro-batching) and the same model, merged, behind a naive endpoint:
@@ -196,7 +196,7 @@ def main() -> None:
     if args.naive_server:
         return naive_server(args.naive_server[0], int(args.naive_server[1]))
     if args.quick:
-        args.duration, args.clients, args.llm_clients = 2.0, "1,4", "1,2"
+        args.duration, args.clients, args.llm_clients = 2.0, "1,8", "1,8"
         args.max_tokens, args.max_requests = 8, 500
         args.output = args.output if args.output != "serve_load" else "serve_load_quick"
     clients = [int(c) for c in args.clients.split(",")]
