@@ -309,3 +309,19 @@ def export(
     from tunewise.export import export as run
 
     return run(run_dir, format, output, quantize, data, overwrite)
+
+
+def create_app(run_dir: str | Path, settings: Any = None, device: str | None = None) -> Any:
+    """The FastAPI app serving a finished run (`tunewise serve`): /v1/predict, OpenAI-compatible
+    /v1/chat/completions and /v1/completions, /health, /v1/models, /metrics, /v1/feedback and
+    /admin/reload. `settings` is a `tunewise.serving.settings.ServeSettings` (defaults if None)."""
+    from tunewise.serving.app import create_app as build
+
+    return build(run_dir, settings, device)
+
+
+def serve(run_dir: str | Path, settings: Any = None, device: str | None = None) -> None:
+    """Serve a finished run with uvicorn until interrupted; in-flight requests finish first."""
+    from tunewise.serving.app import serve as run
+
+    run(run_dir, settings, device)

@@ -112,11 +112,13 @@ def generate_texts(
     batch_size: int = 8,
     streamer: Any | None = None,
     progress: bool = False,
+    **generate_kwargs: Any,
 ) -> list[str]:
-    """The generated continuation of every prompt (token ids), decoded, in input order."""
+    """The generated continuation of every prompt (token ids), decoded, in input order.
+    `generate_kwargs` go to `model.generate` as well (the server's stop strings, cancel)."""
     model.eval()
     device = device_of(model)
-    kwargs = generation_kwargs(options, tokenizer, model)
+    kwargs = {**generation_kwargs(options, tokenizer, model), **generate_kwargs}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[str] = [""] * len(prompts)
     lengths = [len(p) for p in prompts]

@@ -1,0 +1,299 @@
+"""One loaded run as the server uses it: the `Predictor` (rebuilt from the run's manifest), input
+checks that name the field, batched prediction, and generation with per-request settings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunewise.errors import TunewiseError
+from tunewise.serving.predictor import Predictor
+from tunewise.serving.problems import RequestError
+
+# Tasks whose inputs the base `Task.records_to_dataset` takes unchecked: a `text` (+ `text_pair`).
+TEXT_TASKS = ("classification", "continued_pretraining")
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Per-request generation settings; None keeps the run's own (task options)."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+class Engine:
+    def __init__(
+        self, run_dir: str | Path, device: str | None = None, trust_remote_code: bool = False
+    ) -> None:
+        self.predictor = Predictor(run_dir, device=device, trust_remote_code=trust_remote_code)
+        self.run_dir = str(run_dir)
+        self.task = self.predictor.task
+        self.task_name: str = self.predictor.config.task.type
+        self.generative = hasattr(self.task, "generate")
+        self.model_id = Path(run_dir).resolve().name
+        self.created = int(Path(run_dir, "tunewise.json").stat().st_mtime)
+        config = getattr(self.predictor.model, "config", None)
+        # prompt + completion tokens the model can attend to (None: not bounded by positions)
+        self.context: int | None = getattr(config, "max_position_embeddings", None)
+
+    # -- metadata ----------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """A /v1/models entry: OpenAI's fields plus what the manifest says about the run."""
+        m = self.predictor.manifest
+        state = m.get("task", {}).get("state", {})
+        validation = m.get("metrics", {}).get("validation", {})
+        return {
+            "id": self.model_id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "tunewise",
+            "run": self.run_dir,
+            "task": self.task_name,
+            "generative": self.generative,
+            "labels": state.get("labels"),
+            "base_model": m.get("base_model", {}).get("name", self.predictor.config.model.name),
+            "strategy": m.get("strategy", {}).get("name"),
+            "max_length": self.predictor.config.model.max_length,
+            "metrics": {k: v for k, v in validation.items() if isinstance(v, (int, float))},
+            "promoted": m.get("promoted"),
+        }
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def check(self, inputs: list[Any]) -> tuple[list[Any], bool]:
+        """Inputs the task can predict from (texts or records), and whether they hold text pairs;
+        RequestError 422 naming `inputs[i].field` otherwise."""
+        if self.task_name not in TEXT_TASKS:
+            try:  # these tasks check their records themselves, naming input and field
+                self.task.records_to_dataset(inputs)
+            except TunewiseError as exc:
+                raise RequestError(422, f"inputs: {exc}", "inputs") from None
+            return inputs, False
+        out: list[Any] = []
+        pairs = {isinstance(x, dict) and "text_pair" in x for x in inputs}
+        if len(pairs) > 1:
+            raise RequestError(
+                422, "inputs: give 'text_pair' in every record or in none.", "inputs"
+            )
+        for i, item in enumerate(inputs):
+            if isinstance(item, str):
+                out.append(item)
+                continue
+            rec = {}
+            for name in ("text", "text_pair") if True in pairs else ("text",):
+                value = item.get(name)
+                if not isinstance(value, str) or not value.strip():
+                    got = "missing" if name not in item else f"{type(value).__name__} {value!r:.40}"
+                    raise RequestError(
+                        422, f"inputs[{i}].{name} must be non-empty text ({got}).", f"inputs[{i}]"
+                    )
+                rec[name] = value
+            out.append(rec)
+        return out, True in pairs
+
+    def as_record(self, item: Any) -> dict[str, Any]:
+        """An input as a record with the task's input fields (what the request log keeps)."""
+        if isinstance(item, dict):
+            return item
+        if self.task_name == "chat":
+            return {"messages": [{"role": "user", "content": item}]}
+        return (
+            {getattr(self.task, "input_field", "text"): item} if self.generative else {"text": item}
+        )
+
+    # -- running -----------------------------------------------------------------------------------
+    def predict(self, inputs: list[Any], batch_size: int) -> list[dict[str, Any]]:
+        with random_fingerprints():
+            return self.predictor.predict(inputs, batch_size=max(64, batch_size))
+
+    def prompts(self, records: list[Any]) -> list[list[int]]:
+        """Generation prompts (token ids) for records, as the task builds them; RequestError 422
+        when a record does not fit the task."""
+        try:
+            dataset = self.task.records_to_dataset(records)
+        except TunewiseError as exc:
+            raise RequestError(422, str(exc), "messages") from None
+        return self.task.prompts(dataset, self.predictor.tokenizer)
+
+    def generate(
+        self,
+        prompts: list[list[int]],
+        params: GenParams,
+        streamers: list[Any] | None = None,
+        cancels: list[threading.Event] | None = None,
+    ) -> list[tuple[str, int]]:
+        """Generated texts (stripped, as `tunewise predict` returns them) for token prompts, each
+        with the number of tokens generated for it (end-of-sequence excluded). `streamers` (one
+        per prompt) receive each row's tokens as they come; a row stops once its `cancels` event
+        is set (its client went away)."""
+        from transformers import StoppingCriteria, StoppingCriteriaList, StopStringCriteria
+
+        from tunewise.tasks.generation.inference import generate_texts, generation_kwargs
+        from tunewise.training.batching import pack_batches
+
+        options = self.task.options
+        update: dict[str, Any] = {}
+        if params.max_tokens is not None:
+            update["max_new_tokens"] = params.max_tokens
+        if params.temperature == 0:
+            update["do_sample"] = False
+        elif params.temperature is not None or params.top_p is not None:
+            update["do_sample"] = True
+            update["temperature"] = params.temperature or options.temperature
+            update["top_p"] = params.top_p or options.top_p
+        if streamers is not None:
+            update["num_beams"] = 1  # transformers streams greedy or sampled search only
+        criteria = StoppingCriteriaList()
+        if params.stop:
+            criteria.append(StopStringCriteria(self.predictor.tokenizer, list(params.stop)))
+        options = options.model_copy(update=update)
+        tokenizer, model = self.predictor.tokenizer, self.predictor.model
+        batch_size = min(len(prompts), 16)  # the KV cache bounds the batch, as in the task
+        eos = generation_kwargs(options, tokenizer, model).get("eos_token_id") or []
+        # generate_texts runs these batches in this order (length-sorted, seed None)
+        order = pack_batches([len(p) for p in prompts], batch_size, seed=None)
+        beams = options.num_beams > 1  # transformers streams no beam search: count afterwards
+        counter = None if beams else TokenCounter(order, set(eos), forward=streamers)
+        if cancels is not None and counter is not None:
+
+            class Cancelled(StoppingCriteria):  # per row: its client went away
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    import torch
+
+                    rows = counter.order[counter.batch]
+                    return torch.tensor([cancels[i].is_set() for i in rows], dtype=torch.bool)
+
+            criteria.append(Cancelled())
+        texts = generate_texts(
+            model,
+            tokenizer,
+            prompts,
+            options,
+            causal=not self.task.seq2seq,
+            batch_size=batch_size,
+            streamer=counter,
+            stopping_criteria=criteria,
+        )
+        counts = (
+            counter.counts
+            if counter is not None
+            else [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        )
+        return list(zip(texts, counts, strict=True))
+
+
+class TokenCounter:
+    """A transformers streamer that counts each row's generated tokens up to its end-of-sequence
+    (rows that finished are padded by `generate`) and hands each row's tokens to that prompt's
+    own streamer in `forward` (the TextIteratorStreamer of a streamed response), so one batched
+    `generate` feeds several streams. Each `generate` call puts its prompt first, then one new
+    token per row and step, and ends with `end()`; `order` is its batches of prompt indices."""
+
+    def __init__(self, order: list[list[int]], eos: set[int], forward: list[Any] | None = None):
+        self.order, self.eos, self.forward = order, eos, forward
+        self.counts = [0] * sum(len(b) for b in order)
+        self.batch, self._prompt, self._done = -1, True, [False]
+
+    def put(self, value: Any) -> None:
+        prompt = self._prompt
+        if prompt:  # the next batch's prompt
+            self.batch, self._prompt = self.batch + 1, False
+            self._done = [False] * len(self.order[self.batch])
+        rows = self.order[self.batch]
+        value = value.reshape(len(rows), -1)
+        if self.forward is not None:
+            for row, index in enumerate(rows):
+                self.forward[index].put(value[row : row + 1] if prompt else value[row])
+        if prompt:
+            return
+        for row, token in enumerate(value.tolist()):
+            for t in token:
+                if self._done[row] or t in self.eos:
+                    self._done[row] = True
+                else:
+                    self.counts[rows[row]] += 1
+
+    def end(self) -> None:
+        if self.forward is not None:
+            for index in self.order[self.batch]:
+                self.forward[index].end()
+        self._prompt = True
+
+
+@contextmanager
+def random_fingerprints() -> Iterator[None]:
+    """Skip `datasets`' fingerprint hashing while a request's inputs are tokenized.
+
+    Every `Dataset.map` hashes its function to name its cache, and a task's tokenize function
+    holds the tokenizer: dill-pickling a 30k-word vocabulary costs 0.2-2 s per call, more than the
+    forward pass. The server's datasets live in memory and are never cached, so a random
+    fingerprint (what `datasets` itself falls back to when hashing fails) loses nothing. Only the
+    model worker thread tokenizes, so swapping the function for the call is safe.
+    """
+    import datasets.arrow_dataset as arrow
+    import datasets.fingerprint as fp
+
+    saved = fp.update_fingerprint, arrow.update_fingerprint
+
+    def random(fingerprint: Any, transform: Any, transform_args: Any) -> str:
+        return fp.generate_random_fingerprint()
+
+    fp.update_fingerprint = arrow.update_fingerprint = random
+    try:
+        yield
+    finally:
+        fp.update_fingerprint, arrow.update_fingerprint = saved
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """`text` up to the first stop sequence (excluded), and whether one was found."""
+    hits = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[: min(hits)].rstrip(), True) if hits else (text, False)
+
+
+class StreamText:
+    """Streamed chunks → the same text the non-streamed call returns: leading and trailing
+    whitespace dropped, cut before the first stop sequence. Holds back what might still turn out
+    to be trailing whitespace or the start of a stop sequence."""
+
+    def __init__(self, stop: tuple[str, ...]) -> None:
+        self.stop = tuple(s for s in stop if s)
+        self.raw, self.sent, self.stopped = "", 0, False
+
+    def feed(self, chunk: str) -> str:
+        if self.stopped:
+            return ""
+        self.raw += chunk
+        text = self.raw.lstrip()
+        # a stop counts once it lies within the text that will not be stripped away
+        final, self.stopped = cut_at_stop(text.rstrip(), self.stop)
+        if self.stopped:
+            return self._emit(final, len(final))
+        safe = len(text.rstrip())
+        for s in self.stop:
+            for k in range(min(len(s) - 1, len(text)), 0, -1):
+                if text.endswith(s[:k]):
+                    safe = min(safe, len(text) - k)
+                    break
+        return self._emit(text, safe)
+
+    def finish(self) -> str:
+        if self.stopped:
+            return ""
+        text = self.text
+        return self._emit(text, len(text))
+
+    @property
+    def text(self) -> str:
+        return cut_at_stop(self.raw.strip(), self.stop)[0]
+
+    def _emit(self, text: str, upto: int) -> str:
+        out = text[self.sent : upto] if upto > self.sent else ""
+        self.sent = max(self.sent, upto)
+        return out
