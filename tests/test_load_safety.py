@@ -144,3 +144,11 @@ def test_remote_code_from_a_manifest_needs_the_users_consent(run, trained):
         code, output = cli(command, run, *args, "--trust-remote-code")
         assert code == 0, output
     assert load(run, trust_remote_code=True).predict(["good film"])[0]["label"] in ("pos", "neg")
+    # `tunewise serve` too: refused before it binds a port, served with the flag
+    from tunewise.api import create_app
+    from tunewise.serving.settings import ServeSettings
+
+    with pytest.raises(TunewiseError, match="trust-remote-code"):
+        create_app(run, ServeSettings())
+    assert create_app(run, ServeSettings(trust_remote_code=True)) is not None
+    assert "--trust-remote-code" in failure("serve", run, "--port", "0")

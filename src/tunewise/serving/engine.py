@@ -277,11 +277,16 @@ class StreamText:
             return self._emit(final, len(final))
         safe = len(text.rstrip())
         for s in self.stop:
+            # a whole stop ending in the (still trailing) whitespace counts if text follows it
+            found = text.find(s)
+            if found >= 0:
+                safe = min(safe, found)
             for k in range(min(len(s) - 1, len(text)), 0, -1):
                 if text.endswith(s[:k]):
                     safe = min(safe, len(text) - k)
                     break
-        return self._emit(text, safe)
+        # never send whitespace that a later cut would strip from the end of the answer
+        return self._emit(text, len(text[:safe].rstrip()))
 
     def finish(self) -> str:
         if self.stopped:
