@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from tunewise.cli import advice, evaluate, predict, train
+from tunewise.cli import advice, evaluate, predict, train, ui
 from tunewise.cli._app import app
 from tunewise.cli.data import app as data_app
 from tunewise.errors import TunewiseError
@@ -24,6 +24,7 @@ app.command()(advice.strategies)
 app.command()(advice.recommend)
 app.command()(train.sweep)
 app.add_typer(data_app, name="data")
+app.command()(ui.ui)
 
 __all__ = ["app", "main"]
 

@@ -281,7 +281,7 @@ def stats(
 ) -> dict[str, Any]:
     """Sizes, label distribution, lengths and duplicate counts of one file (nothing removed)."""
     from tunewise.data.options import DedupOptions
-    from tunewise.data.report import split_stats
+    from tunewise.data.report import length_histogram, split_stats
 
     opts = PrepareConfig(on_error="skip", columns=columns or {}, dedup=DedupOptions(remove=False))
     p = process(path, schema_for(task, opts.columns), opts, fmt)
@@ -293,4 +293,5 @@ def stats(
         "n_conflicting_groups": p.counts["n_conflicting_groups"],
         **split_stats(p.rows),
         "invalid_examples": p.rejected[:5],
+        "length_histogram": length_histogram(p.rows),
     }

@@ -195,6 +195,7 @@ def _make_trainer(
     from transformers.integrations import TensorBoardCallback
     from transformers.trainer_callback import ProgressCallback
 
+    from tunewise.training.progress import PROGRESS, ProgressFile
     from tunewise.training.trainer import (
         CompactProgress,
         TunewiseTrainer,
@@ -212,6 +213,7 @@ def _make_trainer(
         pass
     if cfg.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
+    callbacks.append(ProgressFile(run_dir / PROGRESS))  # progress.json, for watchers (ui)
     compute_metrics = task.trainer_metrics()
     args = training_arguments(cfg, run_dir / "checkpoints", lr, metric, task.greater_is_better)
     # Loss-only evaluation never gathers logits: an LM's (examples, tokens, vocabulary) would not
