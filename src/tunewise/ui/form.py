@@ -143,13 +143,13 @@ def raw_to_form(raw: dict[str, Any], workspace: Path) -> dict[str, Any]:
         "model_name": model.get("name", DEFAULTS["model_name"]),
         "max_length": model.get("max_length", DEFAULTS["max_length"]),
         "task_type": task_type,
-        "task_options": yaml.safe_dump(task, sort_keys=False) if task else "",
+        "task_options": yaml.safe_dump(task, sort_keys=False).strip() if task else "",
         "train_path": split("train"),
         "validation_path": split("validation"),
         "text_column": text_column if isinstance(text_column, str) else text_column[0],
         "label_column": data.get("label_column", "label"),
         "strategy_name": strategy_name,
-        "strategy_options": yaml.safe_dump(strategy, sort_keys=False) if strategy else "",
+        "strategy_options": yaml.safe_dump(strategy, sort_keys=False).strip() if strategy else "",
         **{
             k: training.get(k, DEFAULTS[k])
             for k in (
