@@ -83,8 +83,8 @@ def build(tasks: list[str]) -> dict[str, Any]:
         )
         c["data"] = gr.Textbox("", label="Training file (optional: sizes, token lengths)")
     with gr.Row():
-        c["memory_gb"] = gr.Number(None, label="Memory budget GB")
-        c["time_budget_s"] = gr.Number(None, label="Time budget s per epoch")
+        c["memory_gb"] = gr.Number(None, label="Memory budget GB (0: none)")
+        c["time_budget_s"] = gr.Number(None, label="Time budget s/epoch (0: none)")
         c["device"] = gr.Radio(["cpu", "cuda"], value="cpu", label="Device")
         c["max_length"] = gr.Number(128, label="Max tokens", precision=0)
         c["epochs"] = gr.Number(1.0, label="Epochs")

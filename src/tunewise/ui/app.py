@@ -109,12 +109,21 @@ def _link(
     )
 
 
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def launch(
     workspace: Path, host: str = "127.0.0.1", port: int = 7860, max_running: int = 1, **kwargs: Any
 ) -> None:
     """Serve the workbench until interrupted; running jobs are stopped on the way out."""
+    import signal
+
     ctx = UIContext.create(workspace, max_running)
     demo = build_app(ctx)
+    # SIGTERM (e.g. from a service manager) closes the server like Ctrl-C does; `finally` then
+    # stops the running jobs
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         demo.queue(default_concurrency_limit=4).launch(
             server_name=host,

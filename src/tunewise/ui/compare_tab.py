@@ -93,7 +93,9 @@ def build(ctx: UIContext, tasks: list[str], strategies: list[str]) -> dict[str, 
     with gr.Row():
         c["sweep"] = gr.Dropdown(sweep_choices(ctx), label="Sweep", elem_id="compare-sweep")
         c["sweep_refresh"] = gr.Button("Refresh sweeps")
-    c["sweep_table"] = gr.Dataframe(label="Sweep entries", interactive=False)
+    c["sweep_table"] = gr.Dataframe(
+        pd.DataFrame(columns=["strategy", "status"]), label="Sweep entries", interactive=False
+    )
     c["plots"] = gr.Gallery(label="Sweep plots", columns=3, height=320)
     with gr.Accordion("Start a sweep (the Train form's config, one run per strategy)", open=False):
         with gr.Row():

@@ -18,6 +18,8 @@ from tunewise.ui.workspace import read_json
 CLEAN_STEPS = ["html", "unicode", "emoji", "control", "mask", "whitespace"]
 PREVIEW_ROWS = 20
 EMPTY = pd.DataFrame()
+REMOVED = pd.DataFrame(columns=["line", "step", "reason", "text"])
+REJECTED = pd.DataFrame(columns=["line", "reason", "record"])
 
 
 def pick_path(ctx: UIContext, upload: str | None, typed: str | None) -> Path | None:
@@ -86,12 +88,19 @@ def stats_markdown(stats: dict[str, Any]) -> str:
 
 
 def histogram_frame(stats: dict[str, Any], unit: str = "tokens") -> pd.DataFrame:
+    """Records per length bin, labelled by the bin's lower edge (in order)."""
     hist = stats.get("length_histogram", {}).get(unit)
     if not hist:
         return pd.DataFrame({"length": [], "records": []})
     edges = hist["edges"]
-    labels = [f"{edges[i]:g}-{edges[i + 1]:g}" for i in range(len(hist["counts"]))]
+    labels = [f"{edges[i]:.0f}" for i in range(len(hist["counts"]))]
+    labels = [f"{x} ({i})" if labels.count(x) > 1 else x for i, x in enumerate(labels)]
     return pd.DataFrame({"length": labels, "records": hist["counts"]})
+
+
+def histogram_plot(stats: dict[str, Any]) -> Any:
+    frame = histogram_frame(stats)
+    return gr.BarPlot(frame, sort=list(frame["length"]))
 
 
 def inspect(ctx: UIContext, upload: str | None, typed: str | None, task: str) -> tuple:
@@ -113,7 +122,7 @@ def inspect(ctx: UIContext, upload: str | None, typed: str | None, task: str) ->
         table,
         problems_table(path, stats),
         stats_markdown(stats),
-        histogram_frame(stats),
+        histogram_plot(stats),
         stats["n_examples"],
     )
 
@@ -209,10 +218,17 @@ def build(ctx: UIContext, tasks: list[str]) -> dict[str, Any]:
         with gr.Column():
             c["stats"] = gr.Markdown(label="Statistics")
         c["histogram"] = gr.BarPlot(
-            x="length", y="records", title="Length (tokens)", sort=None, label="Length histogram"
+            histogram_frame({}),
+            x="length",
+            y="records",
+            title="Length (tokens)",
+            sort=None,
+            label="Length histogram",
         )
     c["preview"] = gr.Dataframe(label="Preview (first records)", interactive=False, max_height=300)
-    c["problems"] = gr.Dataframe(label="Validation problems", interactive=False)
+    c["problems"] = gr.Dataframe(
+        problems_table(Path("-"), {}), label="Validation problems", interactive=False
+    )
     with gr.Accordion("Prepare: clean, deduplicate, split", open=True):
         with gr.Row():
             c["clean"] = gr.CheckboxGroup(CLEAN_STEPS, label="Cleaning steps")
@@ -233,7 +249,9 @@ def build(ctx: UIContext, tasks: list[str]) -> dict[str, Any]:
         c["removed"] = gr.Dataframe(
             label="Removed (duplicates, filtered)", interactive=False, max_height=250
         )
-        c["rejected"] = gr.Dataframe(label="Rejected records", interactive=False, max_height=250)
+        c["rejected"] = gr.Dataframe(
+            REJECTED, label="Rejected records", interactive=False, max_height=250
+        )
 
     c["inspect"].click(
         lambda u, p, t: inspect(ctx, u, p, t),

@@ -90,9 +90,10 @@ def form_to_raw(values: dict[str, Any], workspace: Path) -> dict[str, Any]:
     training = {
         "epochs": _number(v["epochs"]),
         "batch_size": _number(v["batch_size"]),
-        "learning_rate": _number(v["learning_rate"]),
-        "max_steps": _number(v["max_steps"]),
-        "max_train_samples": _number(v["max_train_samples"]),
+        # an empty number box comes back as 0, which none of these accepts: 0 means "unset"
+        "learning_rate": _number(v["learning_rate"]) or None,
+        "max_steps": _number(v["max_steps"]) or None,
+        "max_train_samples": _number(v["max_train_samples"]) or None,
         "logging_steps": _number(v["logging_steps"]),
     }
     return {

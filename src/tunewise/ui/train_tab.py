@@ -13,7 +13,7 @@ import pandas as pd
 
 from tunewise.ui import form
 from tunewise.ui.context import UIContext, error_text
-from tunewise.ui.watch import progress_view, report_view
+from tunewise.ui.watch import EVALS, PER_CLASS, progress_view, report_view
 from tunewise.ui.workspace import UI_DIR, find_runs, label
 
 JOB_COLUMNS = ["job", "kind", "run_dir", "status", "seconds", "error"]
@@ -107,7 +107,7 @@ def run_choices(ctx: UIContext) -> list[str]:
 def watch(ctx: UIContext, selected: str | None) -> tuple:
     """Progress, loss, evaluations and (when done) the report of the selected run."""
     if not selected:
-        return "", pd.DataFrame(columns=["step", "loss"]), pd.DataFrame(), "", None, None, None
+        return "", pd.DataFrame(columns=["step", "loss"]), EVALS, "", None, PER_CLASS, None
     run_dir = ctx.resolve(selected)
     status, loss, evals = progress_view(run_dir, ctx.queue.by_run_dir(run_dir))
     report, cm, per_class, curve = report_view(run_dir)
@@ -171,7 +171,7 @@ def build(ctx: UIContext, tasks: list[str], strategies: list[str]) -> dict[str, 
             with gr.Row():
                 c["epochs"] = gr.Number(d["epochs"], label="Epochs", elem_id="train-epochs")
                 c["batch_size"] = gr.Number(d["batch_size"], label="Batch size", precision=0)
-                c["learning_rate"] = gr.Number(None, label="Learning rate (empty: default)")
+                c["learning_rate"] = gr.Number(None, label="Learning rate (0: default)")
                 c["max_steps"] = gr.Number(None, label="Max steps", precision=0)
                 c["max_train_samples"] = gr.Number(None, label="Max train samples", precision=0)
                 c["logging_steps"] = gr.Number(d["logging_steps"], label="Log every", precision=0)
@@ -196,13 +196,19 @@ def build(ctx: UIContext, tasks: list[str], strategies: list[str]) -> dict[str, 
     c["known"] = gr.State([])
     c["status"] = gr.Markdown(elem_id="train-status")
     with gr.Row():
-        c["loss"] = gr.LinePlot(x="step", y="loss", title="Training loss", label="Loss")
-        c["evals"] = gr.Dataframe(label="Evaluations", interactive=False)
+        c["loss"] = gr.LinePlot(
+            pd.DataFrame(columns=["step", "loss"]),
+            x="step",
+            y="loss",
+            title="Training loss",
+            label="Loss",
+        )
+        c["evals"] = gr.Dataframe(EVALS, label="Evaluations", interactive=False)
     c["report"] = gr.Markdown(elem_id="train-report")
     with gr.Row():
         c["cm"] = gr.Image(label="Confusion matrix", type="filepath")
         c["curve"] = gr.Image(label="Loss curve (report)", type="filepath")
-    c["per_class"] = gr.Dataframe(label="Per class", interactive=False)
+    c["per_class"] = gr.Dataframe(PER_CLASS, label="Per class", interactive=False)
     c["timer"] = gr.Timer(1.0)
 
     fields = [c[k] for k in form.FIELDS]

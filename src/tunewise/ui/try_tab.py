@@ -184,7 +184,9 @@ def build(ctx: UIContext) -> dict[str, Any]:
         c["mc_question"] = gr.Textbox(label="Question")
         c["mc_choices"] = gr.Textbox(label="Candidates (one per line)", lines=4)
         c["rank_button"] = gr.Button("Rank", variant="primary")
-        c["ranking"] = gr.Dataframe(label="Ranking", interactive=False)
+        c["ranking"] = gr.Dataframe(
+            pd.DataFrame(columns=["rank", "choice", "score"]), label="Ranking", interactive=False
+        )
     with gr.Group(visible=False) as c["chat_group"]:
         c["chatbot"] = gr.Chatbot(label="Chat (streamed)", height=320)
         c["chat_context"] = gr.Textbox(label="Context (generative QA)", lines=2)

@@ -10,6 +10,9 @@ import pandas as pd
 from tunewise.ui.runs import Job
 from tunewise.ui.workspace import MANIFEST, PROGRESS, main_metric, read_json, run_status
 
+EVALS = pd.DataFrame(columns=["step", "epoch", "loss"])
+PER_CLASS = pd.DataFrame(columns=["class", "precision", "recall", "f1-score", "support"])
+
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
@@ -37,9 +40,7 @@ def progress_view(run_dir: Path, job: Job | None = None) -> tuple[str, pd.DataFr
     if job is not None and job.error:
         parts.append(f"\n\n`{job.error}`")
     loss = pd.DataFrame(progress.get("loss", []), columns=["step", "epoch", "loss"])
-    evals = pd.DataFrame(progress.get("eval", []))
-    if len(evals):
-        evals = evals.round(4)
+    evals = pd.DataFrame(progress.get("eval", [])).round(4) if progress.get("eval") else EVALS
     return " · ".join(parts), loss, evals
 
 
@@ -48,7 +49,7 @@ def report_view(run_dir: Path) -> tuple[str, str | None, pd.DataFrame, str | Non
     has finished; empty while it trains."""
     manifest = read_json(run_dir / MANIFEST)
     if not manifest:
-        return "", None, pd.DataFrame(), None
+        return "", None, PER_CLASS, None
     metrics = manifest.get("metrics", {})
     name, value = main_metric(manifest)
     lines = [f"### Report: {run_dir.name}", ""]
@@ -72,7 +73,7 @@ def report_view(run_dir: Path) -> tuple[str, str | None, pd.DataFrame, str | Non
     per_class = metrics.get("validation", {}).get("per_class") or metrics.get("validation", {}).get(
         "per_type"
     )
-    table = pd.DataFrame()
+    table = PER_CLASS
     if per_class:
         table = pd.DataFrame(
             [{"class": k, **{m: round(x, 4) for m, x in v.items()}} for k, v in per_class.items()]
