@@ -230,3 +230,37 @@ def test_failed_train_job_shows_the_cli_error(ctx, toy_data):
     assert _wait(lambda: job.status == "failed", timeout=60)
     assert job.error.startswith("error: Output directory") and "not empty" in job.error
     assert (ctx.workspace / "runs" / "x" / "keep.txt").read_text() == "a user's file"
+
+
+def test_compare_reads_a_sweep_written_by_the_sweep_report(tmp_path):
+    from tunewise.sweep import write_report
+
+    out = tmp_path / "sweeps" / "s1"
+    out.mkdir(parents=True)
+    rows = [
+        {
+            "strategy": s,
+            "status": "ok",
+            "metrics": {"accuracy": acc},
+            "trainable_params": n,
+            "trainable_percent": pct,
+            "wall_seconds": 3.0,
+            "peak_rss_mb": 500.0,
+            "artifact_bytes": 1024,
+            "learning_rate": 1e-3,
+        }
+        for s, acc, n, pct in (("lora", 0.9, 700, 2.4), ("bitfit", 0.8, 90, 0.3))
+    ] + [{"strategy": "qlora", "status": "failed", "error": "ConfigError: needs CUDA"}]
+    raw = {
+        "task": {"type": "classification"},
+        "model": {"name": "m"},
+        "data": {"train": "t.jsonl"},
+        "training": {"epochs": 1},
+    }
+    write_report(rows, out, "accuracy", raw)
+    ctx = UIContext(tmp_path, queue=None)  # type: ignore[arg-type]
+    assert compare_tab.sweep_choices(ctx) == ["sweeps/s1"]
+    table, plots = compare_tab.show_sweep(ctx, "sweeps/s1")
+    assert list(table["strategy"]) == ["lora", "bitfit", "qlora"]
+    assert list(table["accuracy"][:2]) == [0.9, 0.8] and table["error"][2].startswith("Config")
+    assert len(plots) >= 2 and all(Path(p).suffix == ".png" for p in plots)

@@ -87,6 +87,7 @@ def test_workbench_in_headless_chromium(server, tiny_bert, toy_data, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        expect.set_options(timeout=120_000)  # a busy machine: the first ranking takes a while
         page.set_default_timeout(120_000)
         page.goto(url)
 
