@@ -80,7 +80,7 @@ def shoot(url: str, out: Path) -> None:
         page.locator("#advice-use").click()
 
         page.get_by_role("tab", name="Train").click()
-        _train(page, "bitfit", "2")
+        _train(page, "bitfit", "1")
         _train(page, "lora", "4")
         page.wait_for_timeout(2000)
         page.screenshot(path=out / "train.png", full_page=True)

@@ -40,8 +40,9 @@ def kind_of(task: str) -> str:
 
 
 def load_run(ctx: UIContext, run: str | None) -> tuple:
-    """(message, visibility of the text / QA / choice / chat groups)."""
-    hidden = [gr.update(visible=False)] * 4
+    """(message, visibility of the text / QA / choice / chat groups, of the label and the
+    entity views)."""
+    hidden = [gr.update(visible=False)] * 6
     if not run:
         return ("Pick a finished run.", *hidden)
     try:
@@ -51,6 +52,8 @@ def load_run(ctx: UIContext, run: str | None) -> tuple:
     task = task_of(ctx, run)
     kind = kind_of(task)
     shown = [gr.update(visible=kind == k) for k in ("text", "qa", "choice", "chat")]
+    shown.append(gr.update(visible=task == "classification"))
+    shown.append(gr.update(visible=task == "token_classification"))
     return (f"loaded {run} ({task})", *shown)
 
 
@@ -203,7 +206,9 @@ def build(ctx: UIContext) -> dict[str, Any]:
 
     groups = [c["text_group"], c["qa_group"], c["choice_group"], c["chat_group"]]
     c["refresh"].click(lambda: gr.update(choices=run_choices(ctx)), None, c["run"])
-    c["load"].click(lambda r: load_run(ctx, r), c["run"], [c["message"], *groups])
+    c["load"].click(
+        lambda r: load_run(ctx, r), c["run"], [c["message"], *groups, c["label"], c["entities"]]
+    )
     c["predict"].click(
         lambda r, t: predict_text(ctx, r, t),
         [c["run"], c["text"]],
