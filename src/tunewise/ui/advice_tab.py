@@ -90,7 +90,12 @@ def build(tasks: list[str]) -> dict[str, Any]:
         c["epochs"] = gr.Number(1.0, label="Epochs")
     c["message"] = gr.Markdown(elem_id="advice-message")
     c["table"] = gr.Dataframe(
-        headers=COLUMNS, label="Ranking", interactive=False, wrap=True, elem_id="advice-table"
+        headers=COLUMNS,
+        label="Ranking",
+        interactive=False,
+        wrap=True,
+        column_widths=["5%", "11%", "5%", "10%", "8%", "8%", "8%", "45%"],
+        elem_id="advice-table",
     )
     with gr.Row():
         c["choice"] = gr.Dropdown([], label="Strategy", elem_id="advice-choice")

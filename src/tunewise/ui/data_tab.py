@@ -142,7 +142,7 @@ def prepare_options(
     return options
 
 
-def _jsonl(path: Path, limit: int = 200) -> pd.DataFrame:
+def _jsonl(path: Path, empty: pd.DataFrame, limit: int = 200) -> pd.DataFrame:
     rows = []
     if path.is_file():
         with path.open(encoding="utf-8") as fh:
@@ -156,7 +156,7 @@ def _jsonl(path: Path, limit: int = 200) -> pd.DataFrame:
                         for k, v in record.items()
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows) if rows else empty
 
 
 def run_prepare(ctx: UIContext, source: str, task: str, output_dir: str, *options: Any) -> tuple:
@@ -164,14 +164,14 @@ def run_prepare(ctx: UIContext, source: str, task: str, output_dir: str, *option
     from tunewise import api
 
     if not source:
-        return ("error: load a data file first.", "", EMPTY, EMPTY, None)
+        return ("error: load a data file first.", "", REMOVED, REJECTED, None)
     if not output_dir or not output_dir.strip():
-        return ("error: choose an output directory.", "", EMPTY, EMPTY, None)
+        return ("error: choose an output directory.", "", REMOVED, REJECTED, None)
     out = ctx.resolve(output_dir.strip())
     try:
         result = api.prepare_data(source, out, task=task, options=prepare_options(*options))
     except Exception as exc:
-        return (error_text(exc), "", EMPTY, EMPTY, None)
+        return (error_text(exc), "", REMOVED, REJECTED, None)
     c = result.counts
     message = (
         f"{c['n_input']} records in, {c['n_rejected']} rejected, {c['n_exact_duplicates']} exact "
@@ -185,8 +185,8 @@ def run_prepare(ctx: UIContext, source: str, task: str, output_dir: str, *option
     return (
         message,
         report,
-        _jsonl(out / "removed.jsonl"),
-        _jsonl(out / "rejected.jsonl"),
+        _jsonl(out / "removed.jsonl", REMOVED),
+        _jsonl(out / "rejected.jsonl", REJECTED),
         str(histogram) if histogram.is_file() else None,
     )
 
