@@ -105,6 +105,7 @@ def test_workbench_in_headless_chromium(server, tiny_bert, toy_data, tmp_path):
         page.get_by_role("tab", name="Advice").click()
         expect(page.locator("#advice-size input")).to_have_value("320")
         _fill(page, "advice-model", str(tiny_bert))
+        page.locator("#advice-model input, #advice-model textarea").first.press("Enter")
         expect(page.locator("#advice-message")).to_contain_text(f"on {tiny_bert}")
         expect(page.locator("#advice-table")).to_contain_text("lora")
         page.screenshot(path=shots / "advice.png", full_page=True)

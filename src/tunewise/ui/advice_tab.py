@@ -116,6 +116,12 @@ def build(tasks: list[str]) -> dict[str, Any]:
     ]
     outputs = [c["message"], c["table"], c["choice"]]
     for component in inputs:  # live: every change re-ranks (only the latest call counts)
-        component.change(ranking, inputs, outputs, trigger_mode="always_last")
+        if isinstance(component, gr.Textbox):  # a name or path: once typed, not per keystroke
+            for event in (component.submit, component.blur):
+                event(ranking, inputs, outputs, trigger_mode="always_last")
+        else:
+            component.change(ranking, inputs, outputs, trigger_mode="always_last")
+    # filled in from the Data tab (no typing): those changes re-rank too
+    c["data"].change(ranking, inputs, outputs, trigger_mode="always_last")
     c["inputs"], c["outputs"] = inputs, outputs
     return c
