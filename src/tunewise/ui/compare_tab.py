@@ -44,6 +44,7 @@ def runs_table(
         needle = query.strip().lower()
         hit = table.astype(str).apply(lambda col: col.str.lower().str.contains(needle, regex=False))
         table = table[hit.any(axis=1)]
+    table = table.dropna(axis=1, how="all")  # e.g. no loss for classification runs
     if sort in table.columns:
         table = table.sort_values(sort, ascending=not descending, na_position="last")
     return table.reset_index(drop=True)
