@@ -59,7 +59,27 @@ def _train(page, strategy: str, epochs: str) -> None:
     expect(page.locator("#train-status")).to_contain_text("finished", timeout=900_000)
 
 
-def shoot(url: str, out: Path) -> None:
+def compare(page, out: Path) -> None:
+    """The Compare tab, with the workspace's first sweep (e.g. one `tunewise sweep` made)."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-refresh").click()
+    expect(page.locator("#compare-table")).to_contain_text("runs/run-2")
+    page.get_by_role("button", name="Refresh sweeps").click()
+    page.wait_for_timeout(1000)
+    page.locator("#compare-sweep input").click()
+    options = page.get_by_role("option")
+    if options.count():
+        options.first.click()
+        expect(page.locator("#compare-sweep-table")).to_contain_text("ok")
+        page.wait_for_timeout(2000)
+    else:
+        page.keyboard.press("Escape")
+    page.screenshot(path=out / "compare.png", full_page=True)
+
+
+def shoot(url: str, out: Path, only_compare: bool = False) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -68,6 +88,10 @@ def shoot(url: str, out: Path) -> None:
         expect.set_options(timeout=120_000)  # a busy machine: the first ranking takes a while
         page.set_default_timeout(300_000)
         page.goto(url)
+        if only_compare:
+            compare(page, out)
+            _shrink(out / "compare.png")
+            return
         page.locator("#data-quickstart").click()
         expect(page.locator("#data-message")).to_contain_text("valid examples")
         page.locator("#data-prepare").click()
@@ -85,10 +109,7 @@ def shoot(url: str, out: Path) -> None:
         page.wait_for_timeout(2000)
         page.screenshot(path=out / "train.png", full_page=True)
 
-        page.get_by_role("tab", name="Compare").click()
-        page.locator("#compare-refresh").click()
-        expect(page.locator("#compare-table")).to_contain_text("runs/run-2")
-        page.screenshot(path=out / "compare.png", full_page=True)
+        compare(page, out)
 
         page.get_by_role("tab", name="Try").click()
         page.get_by_role("button", name="Refresh runs").click()
@@ -108,6 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workspace", type=Path, default=Path("/tmp/tunewise-ui-docs"))
     parser.add_argument("--out", type=Path, default=Path("docs/ui"))
+    parser.add_argument(
+        "--only-compare", action="store_true", help="Retake the Compare tab of a workspace."
+    )
     args = parser.parse_args()
     args.workspace.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +147,7 @@ def main() -> None:
             except OSError:
                 time.sleep(1)
         started = time.time()
-        shoot(url, args.out.resolve())
+        shoot(url, args.out.resolve(), args.only_compare)
         print(f"screenshots in {args.out} ({time.time() - started:.0f} s)")
     finally:
         server.terminate()

@@ -95,7 +95,10 @@ def build(ctx: UIContext, tasks: list[str], strategies: list[str]) -> dict[str, 
         c["sweep"] = gr.Dropdown(sweep_choices(ctx), label="Sweep", elem_id="compare-sweep")
         c["sweep_refresh"] = gr.Button("Refresh sweeps")
     c["sweep_table"] = gr.Dataframe(
-        pd.DataFrame(columns=["strategy", "status"]), label="Sweep entries", interactive=False
+        pd.DataFrame(columns=["strategy", "status"]),
+        label="Sweep entries",
+        interactive=False,
+        elem_id="compare-sweep-table",
     )
     c["plots"] = gr.Gallery(label="Sweep plots", columns=3, height=320)
     with gr.Accordion("Start a sweep (the Train form's config, one run per strategy)", open=False):
