@@ -98,8 +98,8 @@ def histogram_frame(stats: dict[str, Any], unit: str = "tokens") -> pd.DataFrame
     return pd.DataFrame({"length": labels, "records": hist["counts"]})
 
 
-def histogram_plot(stats: dict[str, Any]) -> Any:
-    frame = histogram_frame(stats)
+def histogram_plot(frame: pd.DataFrame) -> Any:
+    """The histogram as a bar plot whose bars keep the bins' order."""
     return gr.BarPlot(frame, sort=list(frame["length"]))
 
 
@@ -122,9 +122,16 @@ def inspect(ctx: UIContext, upload: str | None, typed: str | None, task: str) ->
         table,
         problems_table(path, stats),
         stats_markdown(stats),
-        histogram_plot(stats),
+        histogram_frame(stats),
         stats["n_examples"],
     )
+
+
+def inspect_view(ctx: UIContext, upload: str | None, typed: str | None, task: str) -> tuple:
+    """`inspect` with the histogram as a plot (for the page)."""
+    out = list(inspect(ctx, upload, typed, task))
+    out[5] = histogram_plot(out[5])
+    return tuple(out)
 
 
 def prepare_options(
@@ -254,7 +261,7 @@ def build(ctx: UIContext, tasks: list[str]) -> dict[str, Any]:
         )
 
     c["inspect"].click(
-        lambda u, p, t: inspect(ctx, u, p, t),
+        lambda u, p, t: inspect_view(ctx, u, p, t),
         [c["upload"], c["path"], c["task"]],
         [
             c["message"],
