@@ -99,6 +99,7 @@ def test_workbench_in_headless_chromium(server, tiny_bert, toy_data, tmp_path):
         page.locator("#data-quickstart").click()
         expect(page.locator("#data-message")).to_contain_text("320 valid examples")
         expect(page.get_by_text("320 records")).to_be_visible()
+        page.wait_for_timeout(1500)  # the bar plot draws after its data arrives
         page.screenshot(path=shots / "data.png", full_page=True)
 
         # Advice: the ranking for the data's size, for the tiny model; its pick fills the form

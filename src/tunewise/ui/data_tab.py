@@ -225,7 +225,8 @@ def build(ctx: UIContext, tasks: list[str]) -> dict[str, Any]:
         with gr.Column():
             c["stats"] = gr.Markdown(label="Statistics")
         c["histogram"] = gr.BarPlot(
-            histogram_frame({}),
+            elem_id="data-histogram",
+            value=histogram_frame({}),
             x="length",
             y="records",
             title="Length (tokens)",
@@ -254,7 +255,7 @@ def build(ctx: UIContext, tasks: list[str]) -> dict[str, Any]:
             c["report"] = gr.Markdown()
             c["report_histogram"] = gr.Image(label="Length histograms", type="filepath")
         c["removed"] = gr.Dataframe(
-            label="Removed (duplicates, filtered)", interactive=False, max_height=250
+            REMOVED, label="Removed (duplicates, filtered)", interactive=False, max_height=250
         )
         c["rejected"] = gr.Dataframe(
             REJECTED, label="Rejected records", interactive=False, max_height=250
