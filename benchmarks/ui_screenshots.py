@@ -59,27 +59,26 @@ def _train(page, strategy: str, epochs: str) -> None:
     expect(page.locator("#train-status")).to_contain_text("finished", timeout=900_000)
 
 
-def compare(page, out: Path) -> None:
-    """The Compare tab, with the workspace's first sweep (e.g. one `tunewise sweep` made)."""
+def compare(page, out: Path, workspace: Path) -> None:
+    """The Compare tab, with the workspace's newest sweep (e.g. one `tunewise sweep` made)."""
     from playwright.sync_api import expect
+
+    from tunewise.ui.workspace import find_sweeps, label
 
     page.get_by_role("tab", name="Compare").click()
     page.locator("#compare-refresh").click()
     expect(page.locator("#compare-table")).to_contain_text("runs/run-2")
-    page.get_by_role("button", name="Refresh sweeps").click()
-    page.wait_for_timeout(1000)
-    page.locator("#compare-sweep input").click()
-    options = page.get_by_role("option")
-    if options.count():
-        options.first.click()
+    sweeps = [label(p, workspace) for p in find_sweeps(workspace)]
+    if sweeps:
+        page.get_by_role("button", name="Refresh sweeps").click()
+        page.wait_for_timeout(1000)
+        _choose(page, "compare-sweep", sweeps[0])
         expect(page.locator("#compare-sweep-table")).to_contain_text("ok")
         page.wait_for_timeout(2000)
-    else:
-        page.keyboard.press("Escape")
     page.screenshot(path=out / "compare.png", full_page=True)
 
 
-def shoot(url: str, out: Path, only_compare: bool = False) -> None:
+def shoot(url: str, out: Path, workspace: Path, only_compare: bool = False) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -89,7 +88,7 @@ def shoot(url: str, out: Path, only_compare: bool = False) -> None:
         page.set_default_timeout(300_000)
         page.goto(url)
         if only_compare:
-            compare(page, out)
+            compare(page, out, workspace)
             _shrink(out / "compare.png")
             return
         page.locator("#data-quickstart").click()
@@ -109,7 +108,7 @@ def shoot(url: str, out: Path, only_compare: bool = False) -> None:
         page.wait_for_timeout(2000)
         page.screenshot(path=out / "train.png", full_page=True)
 
-        compare(page, out)
+        compare(page, out, workspace)
 
         page.get_by_role("tab", name="Try").click()
         page.get_by_role("button", name="Refresh runs").click()
@@ -147,7 +146,7 @@ def main() -> None:
             except OSError:
                 time.sleep(1)
         started = time.time()
-        shoot(url, args.out.resolve(), args.only_compare)
+        shoot(url, args.out.resolve(), args.workspace.resolve(), args.only_compare)
         print(f"screenshots in {args.out} ({time.time() - started:.0f} s)")
     finally:
         server.terminate()

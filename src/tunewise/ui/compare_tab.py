@@ -92,7 +92,9 @@ def build(ctx: UIContext, tasks: list[str], strategies: list[str]) -> dict[str, 
     )
     gr.Markdown("### Sweeps")
     with gr.Row():
-        c["sweep"] = gr.Dropdown(sweep_choices(ctx), label="Sweep", elem_id="compare-sweep")
+        c["sweep"] = gr.Dropdown(
+            sweep_choices(ctx), value=None, label="Sweep", elem_id="compare-sweep"
+        )
         c["sweep_refresh"] = gr.Button("Refresh sweeps")
     c["sweep_table"] = gr.Dataframe(
         pd.DataFrame(columns=["strategy", "status"]),
@@ -100,7 +102,7 @@ def build(ctx: UIContext, tasks: list[str], strategies: list[str]) -> dict[str, 
         interactive=False,
         elem_id="compare-sweep-table",
     )
-    c["plots"] = gr.Gallery(label="Sweep plots", columns=3, height=320)
+    c["plots"] = gr.Gallery(label="Sweep plots", columns=3, height=360, object_fit="contain")
     with gr.Accordion("Start a sweep (the Train form's config, one run per strategy)", open=False):
         with gr.Row():
             c["sweep_strategies"] = gr.CheckboxGroup(

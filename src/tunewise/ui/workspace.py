@@ -113,10 +113,14 @@ def sweep_summary(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[Path]]:
             {
                 "strategy": r.get("strategy"),
                 "status": r.get("status"),
-                **{k: _round(v) for k, v in metrics.items() if isinstance(v, (int, float))},
                 "trainable_%": _round(r.get("trainable_percent")),
                 "wall_s": r.get("wall_seconds"),
                 "peak_rss_mb": r.get("peak_rss_mb"),
+                **{
+                    k: _round(v)
+                    for k, v in metrics.items()
+                    if isinstance(v, (int, float)) and k != "n_examples"
+                },
                 "error": r.get("error"),
             }
         )
