@@ -78,7 +78,19 @@ def compare(page, out: Path, workspace: Path) -> None:
     page.screenshot(path=out / "compare.png", full_page=True)
 
 
-def shoot(url: str, out: Path, workspace: Path, only_compare: bool = False) -> None:
+def data(page, out: Path, workspace: Path) -> None:
+    """The Data tab: the quickstart set inspected and prepared into data/prepared."""
+    from playwright.sync_api import expect
+
+    page.locator("#data-quickstart").click()
+    expect(page.locator("#data-message")).to_contain_text("valid examples")
+    page.locator("#data-prepare").click()
+    expect(page.locator("#prepare-message")).to_contain_text("records in")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=out / "data.png", full_page=True)
+
+
+def shoot(url: str, out: Path, workspace: Path, only: str | None = None) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -87,15 +99,11 @@ def shoot(url: str, out: Path, workspace: Path, only_compare: bool = False) -> N
         expect.set_options(timeout=120_000)  # a busy machine: the first ranking takes a while
         page.set_default_timeout(300_000)
         page.goto(url)
-        if only_compare:
-            compare(page, out, workspace)
-            _shrink(out / "compare.png")
+        if only:
+            (data if only == "data" else compare)(page, out, workspace)
+            _shrink(out / f"{only}.png")
             return
-        page.locator("#data-quickstart").click()
-        expect(page.locator("#data-message")).to_contain_text("valid examples")
-        page.locator("#data-prepare").click()
-        expect(page.locator("#prepare-message")).to_contain_text("records in")
-        page.screenshot(path=out / "data.png", full_page=True)
+        data(page, out, workspace)
 
         page.get_by_role("tab", name="Advice").click()
         expect(page.locator("#advice-message")).to_contain_text("Best for")
@@ -129,7 +137,7 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, default=Path("/tmp/tunewise-ui-docs"))
     parser.add_argument("--out", type=Path, default=Path("docs/ui"))
     parser.add_argument(
-        "--only-compare", action="store_true", help="Retake the Compare tab of a workspace."
+        "--only", choices=["data", "compare"], help="Retake one tab of an existing workspace."
     )
     args = parser.parse_args()
     args.workspace.mkdir(parents=True, exist_ok=True)
@@ -146,7 +154,7 @@ def main() -> None:
             except OSError:
                 time.sleep(1)
         started = time.time()
-        shoot(url, args.out.resolve(), args.workspace.resolve(), args.only_compare)
+        shoot(url, args.out.resolve(), args.workspace.resolve(), args.only)
         print(f"screenshots in {args.out} ({time.time() - started:.0f} s)")
     finally:
         server.terminate()

@@ -60,7 +60,7 @@ def _link(
 ) -> None:
     # the quickstart set: inspect its train file, and put both files into the Train form
     quick.click(lambda: quickstart_files()[0], None, data["path"]).then(
-        lambda p, t: data_tab.inspect_view(ctx, None, p, t),
+        lambda p, t: data_tab.inspect(ctx, None, p, t),
         [data["path"], data["task"]],
         [
             data["message"],
@@ -73,7 +73,7 @@ def _link(
         ],
     ).then(lambda: quickstart_files()[1], None, train["validation_path"])
     data["upload"].upload(
-        lambda u, t: data_tab.inspect_view(ctx, u, None, t),
+        lambda u, t: data_tab.inspect(ctx, u, None, t),
         [data["upload"], data["task"]],
         [
             data["message"],

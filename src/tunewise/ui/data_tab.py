@@ -93,14 +93,11 @@ def histogram_frame(stats: dict[str, Any], unit: str = "tokens") -> pd.DataFrame
     if not hist:
         return pd.DataFrame({"length": [], "records": []})
     edges = hist["edges"]
-    labels = [f"{edges[i]:.0f}" for i in range(len(hist["counts"]))]
+    # zero-padded lower edges: the plot orders its bars as strings, so "007" before "012"
+    width = len(f"{edges[-1]:.0f}")
+    labels = [f"{edges[i]:0{width}.0f}" for i in range(len(hist["counts"]))]
     labels = [f"{x} ({i})" if labels.count(x) > 1 else x for i, x in enumerate(labels)]
     return pd.DataFrame({"length": labels, "records": hist["counts"]})
-
-
-def histogram_plot(frame: pd.DataFrame) -> Any:
-    """The histogram as a bar plot whose bars keep the bins' order."""
-    return gr.BarPlot(frame, sort=list(frame["length"]))
 
 
 def inspect(ctx: UIContext, upload: str | None, typed: str | None, task: str) -> tuple:
@@ -125,13 +122,6 @@ def inspect(ctx: UIContext, upload: str | None, typed: str | None, task: str) ->
         histogram_frame(stats),
         stats["n_examples"],
     )
-
-
-def inspect_view(ctx: UIContext, upload: str | None, typed: str | None, task: str) -> tuple:
-    """`inspect` with the histogram as a plot (for the page)."""
-    out = list(inspect(ctx, upload, typed, task))
-    out[5] = histogram_plot(out[5])
-    return tuple(out)
 
 
 def prepare_options(
@@ -262,7 +252,7 @@ def build(ctx: UIContext, tasks: list[str]) -> dict[str, Any]:
         )
 
     c["inspect"].click(
-        lambda u, p, t: inspect_view(ctx, u, p, t),
+        lambda u, p, t: inspect(ctx, u, p, t),
         [c["upload"], c["path"], c["task"]],
         [
             c["message"],
