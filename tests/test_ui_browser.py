@@ -136,8 +136,13 @@ def test_workbench_in_headless_chromium(server, tiny_bert, toy_data, tmp_path):
 
         # Compare: both runs, with their strategies
         page.get_by_role("tab", name="Compare").click()
-        page.locator("#compare-refresh").click()
         table = page.locator("#compare-table")
+        expect(table).to_be_visible()
+        for _ in range(30):  # a click the page has not wired up yet is lost: click again
+            page.locator("#compare-refresh").click()
+            page.wait_for_timeout(2000)
+            if "runs/run-1" in table.inner_text():
+                break
         expect(table).to_contain_text("runs/run-1")
         expect(table).to_contain_text("runs/cli-run")
         page.screenshot(path=shots / "compare.png", full_page=True)
