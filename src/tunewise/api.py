@@ -325,3 +325,26 @@ def serve(run_dir: str | Path, settings: Any = None, device: str | None = None) 
     from tunewise.serving.app import serve as run
 
     run(run_dir, settings, device)
+
+
+def check_config(
+    config: str | Path | dict[str, Any] | Config, overrides: list[str] | None = None
+) -> Config:
+    """Validate a config the way `tunewise train` does before it loads anything: every key and
+    value, then that the strategy can train the task; the same ConfigError messages."""
+    from tunewise.registry import STRATEGIES, TASKS
+    from tunewise.strategies.compat import META_STRATEGIES, check_compatible
+
+    cfg = load_config(config, overrides)
+    if cfg.strategy.name not in META_STRATEGIES:
+        check_compatible(STRATEGIES.get(cfg.strategy.name), TASKS.get(cfg.task.type))
+    return cfg
+
+
+def stream(run: Any, text: str | dict[str, Any]) -> Any:
+    """For a generation run (a run directory or a loaded Predictor): an iterator over the text
+    generated so far for one input, growing token by token."""
+    from tunewise.serving.text_stream import stream_text
+
+    predictor = load(run) if isinstance(run, (str, Path)) else run
+    return stream_text(predictor, text)

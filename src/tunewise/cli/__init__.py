@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from tunewise.cli import advice, evaluate, export, lifecycle, predict, serve, train
+from tunewise.cli import advice, evaluate, export, lifecycle, predict, serve, train, ui
 from tunewise.cli._app import app
 from tunewise.cli.data import app as data_app
 from tunewise.errors import TunewiseError
@@ -28,6 +28,7 @@ app.command()(serve.serve)
 app.add_typer(data_app, name="data")
 app.command()(lifecycle.retrain)
 app.command()(lifecycle.drift)
+app.command()(ui.ui)
 
 __all__ = ["app", "main"]
 

@@ -309,7 +309,7 @@ def stats(
     columns: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Sizes, label distribution, lengths and duplicate counts of one file (nothing removed)."""
-    from tunewise.data.report import split_stats
+    from tunewise.data.report import length_histogram, split_stats
     from tunewise.prepare_options import DedupOptions
 
     opts = PrepareConfig(on_error="skip", columns=columns or {}, dedup=DedupOptions(remove=False))
@@ -322,4 +322,5 @@ def stats(
         "n_conflicting_groups": p.counts["n_conflicting_groups"],
         **split_stats(p.rows),
         "invalid_examples": p.rejected[:5],
+        "length_histogram": length_histogram(p.rows),
     }

@@ -39,6 +39,17 @@ def split_stats(rows: Any) -> dict[str, Any]:
     return out
 
 
+def length_histogram(rows: Any, bins: int = 20) -> dict[str, dict[str, list]]:
+    """Per unit (chars, tokens): bin edges and record counts, for plotting elsewhere (the UI)."""
+    out: dict[str, dict[str, list]] = {}
+    for name in ("chars", "tokens"):
+        values = column(rows, f"_{name}").astype(float) if len(rows) else np.zeros(0)
+        if len(values):
+            counts, edges = np.histogram(values, bins=min(bins, max(int(np.ptp(values)), 1)))
+            out[name] = {"edges": [round(float(e), 2) for e in edges], "counts": counts.tolist()}
+    return out
+
+
 def length_histograms(splits: dict[str, Any], path: Path) -> Path | None:
     import matplotlib
 

@@ -221,6 +221,7 @@ def _make_trainer(
     from transformers.trainer_callback import ProgressCallback
 
     from tunewise.training.checkpoints import SaveEverySteps
+    from tunewise.training.progress import PROGRESS, ProgressFile
     from tunewise.training.trainer import (
         CompactProgress,
         TunewiseTrainer,
@@ -240,6 +241,7 @@ def _make_trainer(
         callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
     if cfg.training.save_steps:
         callbacks.append(SaveEverySteps(cfg.training.save_steps))
+    callbacks.append(ProgressFile(run_dir / PROGRESS))  # progress.json, for watchers (ui)
     compute_metrics = task.trainer_metrics()
     args = training_arguments(cfg, run_dir / "checkpoints", lr, metric, task.greater_is_better)
     # Loss-only evaluation never gathers logits: an LM's (examples, tokens, vocabulary) would not
