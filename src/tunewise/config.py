@@ -24,6 +24,8 @@ from pydantic import (
 
 from tunewise.data.options import PrepareConfig
 from tunewise.errors import ConfigError, did_you_mean
+from tunewise.tracking.options import TrackingConfig
+from tunewise.tune.options import TuneConfig
 
 
 class Section(BaseModel):
@@ -121,6 +123,10 @@ class TrainingConfig(Section):
     early_stopping_patience: int | None = Field(None, gt=0)  # evaluations without improvement
     logging_steps: int = Field(10, gt=0)
     num_threads: int | None = Field(None, gt=0)  # torch CPU threads; None: torch's default
+    # Mixed precision through the Trainer's bf16/fp16 switches (autocast): bf16 also on CPU;
+    # fp16 needs CUDA. See docs/scale.md.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory
 
 
 class EvalConfig(Section):
@@ -142,6 +148,9 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     output_dir: str = "runs/latest"
     seed: int = 42
+    # experiment tracking (tunewise.tracking.options) and `tunewise tune` (tunewise.tune.options)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    tune: TuneConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from tunewise.training import distributed
 from tunewise.training.batching import pack_batches
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -40,6 +41,9 @@ def predict_logits(
     rows = dataset.select_columns(columns)
     lengths = dataset["length"]
     batches = pack_batches(lengths, batch_size, seed=None)
+    world, rank = distributed.world_size(), distributed.rank()
+    batches = batches[rank::world]  # under torchrun each rank predicts its share (gathered below)
+    progress = progress and rank == 0
     out: list[np.ndarray | None] = [None] * len(dataset)
     bar = tqdm(total=len(dataset), desc="predicting", unit="ex", disable=not progress, leave=False)
     for indices in batches:
@@ -50,6 +54,11 @@ def predict_logits(
             out[i] = row[: lengths[i]] if per_token else row
         bar.update(len(indices))
     bar.close()
+    if world > 1:
+        mine = [(i, out[i]) for indices in batches for i in indices]
+        for part in distributed.all_gather(mine):
+            for i, row in part:
+                out[i] = row
     if per_token:
         return out  # type: ignore[return-value]
     return np.stack(out)  # type: ignore[arg-type]

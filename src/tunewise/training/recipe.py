@@ -28,6 +28,7 @@ from tunewise.registry import TASKS
 from tunewise.strategies.auto import resolve_auto
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
+from tunewise.training import distributed
 from tunewise.training.batching import pack_batches
 
 
@@ -71,7 +72,9 @@ def _planned_steps(cfg: Config, lengths: list[int]) -> int:
     t = cfg.training
     if t.max_steps:
         return t.max_steps
-    batches = len(pack_batches(lengths, t.batch_size, t.max_tokens_per_batch))
+    world = distributed.world_size()  # one step trains a batch on every rank
+    budget = t.max_tokens_per_batch * world if t.max_tokens_per_batch else None
+    batches = len(pack_batches(lengths, t.batch_size * world, budget))
     return max(1, int(np.ceil(batches / t.gradient_accumulation_steps * t.epochs)))
 
 
@@ -95,6 +98,10 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
     # 2. base model + task head + strategy
     built = assemble(cfg, task)
+    if cfg.training.gradient_checkpointing:
+        from tunewise.training.precision import enable_gradient_checkpointing
+
+        enable_gradient_checkpointing(built.model)
     params = count_parameters(built.model)
     print(f"[tunewise] {cfg.strategy.name}: {params}")
     encoded = {name: task.tokenize(ds, built.tokenizer) for name, ds in splits.items()}
@@ -113,8 +120,14 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "config" if cfg.training.learning_rate else f"{cfg.strategy.name} default for {steps} steps"
     )
     # 4. train
-    prepare_output_dir(run_dir, overwrite, resume)
-    if prepared:
+    main = distributed.is_main_process()  # only rank 0 writes the run directory
+    if main:
+        prepare_output_dir(run_dir, overwrite, resume)
+    distributed.barrier()
+    from tunewise.tracking.run import Tracker
+
+    tracker = Tracker(cfg, run_dir).start({"tunewise.learning_rate": lr})
+    if prepared and main:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
     for callback in built.strategy.callbacks():  # e.g. diff pruning's sparsity schedule
@@ -144,10 +157,14 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "final_train_loss": output.training_loss,
         "best_checkpoint_metric": cfg.eval.metric or task.default_metric,
     }
-    weights = save_trained(model, run_dir)
-    built.tokenizer.save_pretrained(run_dir / "tokenizer")
-    save_config(cfg, run_dir / "config.yaml")
-    write_json(run_dir / "metrics.json", metrics)
+    training.update(precision=cfg.training.precision)
+    training.update(gradient_checkpointing=cfg.training.gradient_checkpointing)
+    training.update(world_size=distributed.world_size())
+    weights = save_trained(model, run_dir) if main else {}
+    if main:
+        built.tokenizer.save_pretrained(run_dir / "tokenizer")
+        save_config(cfg, run_dir / "config.yaml")
+        write_json(run_dir / "metrics.json", metrics)
     manifest = {
         "tunewise_version": package_versions().get("tunewise", "dev"),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -181,9 +198,12 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "config": cfg.to_dict(),
         "versions": package_versions(),
     }
-    _write_report(run_dir, task, trainer, manifest, metrics)
-    write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    if main:
+        _write_report(run_dir, task, trainer, manifest, metrics)
+        write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    tracker.finish(metrics)
+    distributed.barrier()
     return RunResult(run_dir, metrics, manifest)
 
 
@@ -207,7 +227,8 @@ def _make_trainer(
     try:
         from torch.utils.tensorboard import SummaryWriter
 
-        callbacks.append(TensorBoardCallback(SummaryWriter(str(run_dir / "tensorboard"))))
+        if "tensorboard" in cfg.tracking.backends and distributed.is_main_process():
+            callbacks.append(TensorBoardCallback(SummaryWriter(str(run_dir / "tensorboard"))))
     except ImportError:  # tensorboard is a dependency; tolerate a broken install
         pass
     if cfg.training.early_stopping_patience:
