@@ -11,6 +11,7 @@ import sys
 import typer
 
 from tunewise.cli import advice, evaluate, predict, train
+from tunewise.cli import tune as tune_cli
 from tunewise.cli._app import app
 from tunewise.cli.data import app as data_app
 from tunewise.errors import TunewiseError
@@ -23,6 +24,7 @@ app.command()(train.quickstart)
 app.command()(advice.strategies)
 app.command()(advice.recommend)
 app.command()(train.sweep)
+app.command()(tune_cli.tune)
 app.add_typer(data_app, name="data")
 
 __all__ = ["app", "main"]

@@ -14,7 +14,7 @@ The up-projection starts at zero, so the adapted model starts exactly as the pre
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import ConfigDict, Field
@@ -92,6 +92,14 @@ class AdapterStrategy(Strategy):
     Options = AdapterOptions
     summary = "bottleneck adapters after attention and feed-forward (Houlsby) + norms + head"
     base_learning_rate = 1e-3  # Houlsby et al. searched 3e-5…3e-3; small adapters like 1e-3
+
+    @classmethod
+    def default_search_space(cls) -> dict[str, Any]:
+        choices = [8, 16, 32]  # bottleneck = hidden / reduction_factor
+        return {
+            **super().default_search_space(),
+            "strategy.reduction_factor": {"type": "categorical", "choices": choices},
+        }
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         _, blocks = find_blocks(model)

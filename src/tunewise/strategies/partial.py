@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from torch import nn
@@ -22,6 +22,11 @@ class PartialStrategy(Strategy):
     Options = PartialOptions
     summary = "the top N transformer blocks and the head train"
     base_learning_rate = 1e-4
+
+    @classmethod
+    def default_search_space(cls) -> dict[str, Any]:
+        top = {"type": "int", "low": 1, "high": 4}
+        return {**super().default_search_space(), "strategy.top_blocks": top}
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         set_trainable(model, False)

@@ -78,9 +78,12 @@ def _planned_steps(cfg: Config, lengths: list[int]) -> int:
     return max(1, int(np.ceil(batches / t.gradient_accumulation_steps * t.epochs)))
 
 
-def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunResult:
+def finetune(
+    cfg: Config, overwrite: bool = False, resume: bool = False, callbacks: list[Any] | None = None
+) -> RunResult:
     """Run the whole recipe; the run directory is cleared (with overwrite) only once the config,
-    data and model have loaded, so a run that fails early never costs the previous one."""
+    data and model have loaded, so a run that fails early never costs the previous one.
+    `callbacks`: extra Trainer callbacks (e.g. `tunewise tune`'s pruning reporter)."""
     import torch
 
     from tunewise.assemble import assemble
@@ -130,7 +133,8 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     if prepared and main:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
-    for callback in built.strategy.callbacks():  # e.g. diff pruning's sparsity schedule
+    # e.g. diff pruning's sparsity schedule, tune's pruning reporter
+    for callback in [*built.strategy.callbacks(), *(callbacks or [])]:
         trainer.add_callback(callback)
     checkpoints = Path(trainer.args.output_dir)
     has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))

@@ -34,6 +34,14 @@ class TunewiseTrainer(Trainer):
 
     def __init__(self, *args: Any, max_tokens_per_batch: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from tunewise.tasks.heads import BackboneHead
+
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        if isinstance(base, BackboneHead):
+            # tunewise's heads take **kwargs but return a per-batch mean loss: the Trainer must
+            # not rescale it by the number of processes as if it were a sum over
+            # `num_items_in_batch` (under DDP the loss and gradients would double).
+            self.model_accepts_loss_kwargs = False
         self.max_tokens_per_batch = max_tokens_per_batch
         self.real_tokens_seen = 0
 
