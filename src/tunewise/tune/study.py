@@ -54,10 +54,15 @@ def storage_for(url: str | None, out: Path) -> tuple[Any, str]:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):  # several local workers: wait for the lock, don't fail
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    try:
-        return optuna.storages.RDBStorage(url, **kwargs), url
-    except Exception as exc:  # bad URL, missing driver, unreachable server
-        raise ConfigError(f"--storage '{url}' cannot be opened: {exc}") from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs), url
+        except Exception as exc:  # bad URL, missing driver, unreachable server
+            if attempt == 4 or "IntegrityError" not in repr(exc):
+                raise ConfigError(f"--storage '{url}' cannot be opened: {exc}") from None
+            # workers started together raced to create the schema: the other one won
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
 
 
 def objective_metric(cfg: Config) -> tuple[str, str]:
@@ -100,6 +105,7 @@ def tune(
 ) -> TuneResult:
     """Run (or join, or resume) the study until it holds `trials` trials; write the report."""
     import optuna
+    from optuna.trial import TrialState
 
     from tunewise.tune.report import write_outputs
 
@@ -140,13 +146,15 @@ def tune(
     def after_trial(study: Any, trial: Any) -> None:
         prune_trial_dirs(study, out, keep)
 
-    remaining = trials - len(study.get_trials(deepcopy=False))
+    # Enqueued (waiting) trials are not counted: they are the first ones this budget runs.
+    started = tuple(s for s in TrialState if s != TrialState.WAITING)
+    remaining = trials - len(study.get_trials(deepcopy=False, states=started))
     if remaining > 0:
         study.optimize(
             objective,
             n_trials=remaining,
             catch=(Exception,),
-            callbacks=[optuna.study.MaxTrialsCallback(trials, states=None), after_trial],
+            callbacks=[optuna.study.MaxTrialsCallback(trials, states=started), after_trial],
         )
     prune_trial_dirs(study, out, keep)
     result = TuneResult(name, shown, out, metric, direction)
