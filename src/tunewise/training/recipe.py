@@ -90,6 +90,11 @@ def finetune(
 
     run_dir = Path(cfg.output_dir)
     check_output_dir(run_dir, overwrite, resume)
+    from tunewise.training.precision import precision_arguments
+
+    precision_arguments(
+        cfg.training.precision, use_cpu=not torch.cuda.is_available()
+    )  # fp16 on CPU
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
 
