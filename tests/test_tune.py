@@ -96,6 +96,9 @@ def test_failing_trial_is_recorded_and_the_study_resumes_with_more_trials(
     assert "planted failure" in (out / "trials.md").read_text()
     assert not (out / "trial-0001").exists()  # a failed trial's directory is not kept
     assert (out / "trial-0000" / "tunewise.json").is_file()
+    kept = load_config(out / "trial-0000" / "config.yaml")
+    assert kept.tracking.group == "resumable"  # each trial: a run in the study's experiment
+    assert kept.tracking.run_name == "trial-0000"
 
     again = api.tune(raw, 4, out, study="resumable")  # same storage: one more trial
     assert [r["number"] for r in again.trials] == [0, 1, 2, 3]
