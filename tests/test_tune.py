@@ -73,6 +73,11 @@ def test_three_trial_study_writes_table_plots_and_a_trainable_best_config(
     assert best_cfg.strategy.r == best["params"]["strategy.r"]
     assert best_cfg.output_dir == str(tmp_path / "best-run") and best_cfg.tune is None
     assert (out / "study.db").is_file()  # the default storage
+    retrain = CliRunner().invoke(
+        app, ["train", str(out / "best.yaml"), f"output_dir={tmp_path / 'retrained'}"]
+    )
+    assert retrain.exit_code == 0, retrain.output
+    assert (tmp_path / "retrained" / "tunewise.json").is_file()
 
 
 def test_failing_trial_is_recorded_and_the_study_resumes_with_more_trials(
