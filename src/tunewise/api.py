@@ -150,6 +150,22 @@ def sweep(
     return run(config, strategies, output_dir, overrides)
 
 
+def tune(
+    config: str | Path | dict[str, Any] | Config,
+    trials: int,
+    output_dir: str | Path,
+    storage: str | None = None,
+    study: str | None = None,
+    overrides: list[str] | None = None,
+) -> Any:
+    """Optuna hyperparameter search until the study holds `trials` trials (joining or resuming
+    the study in `storage`); writes DIR/trials.json, trials.md, best.yaml, report.md. Returns a
+    `TuneResult` (trials, best, metric, direction, storage)."""
+    from tunewise.tune.study import tune as run
+
+    return run(config, trials, output_dir, storage, study, overrides)
+
+
 def merge(run_dir: str | Path, trust_remote_code: bool = False) -> Any:
     """A finished run's model with the strategy folded into plain weights (LoRA, IA3, diff
     pruning; full/partial/frozen/BitFit as trained); ConfigError for adapters and prompts."""

@@ -24,6 +24,8 @@ from pydantic import (
 
 from tunewise.errors import ConfigError, did_you_mean
 from tunewise.prepare_options import PrepareConfig
+from tunewise.tracking.options import TrackingConfig
+from tunewise.tune.options import TuneConfig
 
 
 class Section(BaseModel):
@@ -130,6 +132,10 @@ class TrainingConfig(Section):
     # Causal-LM generation tasks: the examples of a batch share one row (positions restart per
     # example, attention stays inside it), so no padding is computed; same loss as unpacked.
     packing: bool = False
+    # Mixed precision through the Trainer's bf16/fp16 switches (autocast): bf16 also on CPU;
+    # fp16 needs CUDA. See docs/scale.md.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory
 
 
 class EvalConfig(Section):
@@ -154,6 +160,9 @@ class Config(Section):
     # Start from this earlier run's trained model instead of the base model (continue its
     # tensors, or its merged weights; see tunewise.training.init_from and docs/lifecycle.md).
     init_from: str | None = None
+    # experiment tracking (tunewise.tracking.options) and `tunewise tune` (tunewise.tune.options)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    tune: TuneConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

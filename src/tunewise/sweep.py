@@ -36,6 +36,9 @@ def entry_config(raw: dict[str, Any], strategy: str, out: Path) -> dict[str, Any
     options["name"] = strategy
     cfg["strategy"] = options
     cfg["output_dir"] = str(out)
+    tracking = cfg.setdefault("tracking", {})
+    if isinstance(tracking, dict) and not tracking.get("group"):
+        tracking["group"] = out.parent.name  # every entry: a run in one experiment / group
     return cfg
 
 

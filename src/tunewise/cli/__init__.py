@@ -11,6 +11,7 @@ import sys
 import typer
 
 from tunewise.cli import advice, evaluate, export, lifecycle, predict, serve, train, ui
+from tunewise.cli import tune as tune_cli
 from tunewise.cli._app import app
 from tunewise.cli.data import app as data_app
 from tunewise.errors import TunewiseError
@@ -25,6 +26,7 @@ app.command()(advice.recommend)
 app.command()(train.sweep)
 app.command()(export.export)
 app.command()(serve.serve)
+app.command()(tune_cli.tune)
 app.add_typer(data_app, name="data")
 app.command()(lifecycle.retrain)
 app.command()(lifecycle.drift)

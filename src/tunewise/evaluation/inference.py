@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from tunewise.inference.batches import MODEL_INPUTS, model_batches
+from tunewise.training import distributed
 
 
 @torch.inference_mode()
@@ -31,14 +32,30 @@ def predict_logits(
     columns = [c for c in MODEL_INPUTS if c in dataset.column_names]
     rows = dataset.select_columns(columns)
     lengths = dataset["length"]
+    world, rank = distributed.world_size(), distributed.rank()
+    progress = progress and rank == 0  # under torchrun each rank predicts its share
     out: list[np.ndarray | None] = [None] * len(dataset)
     batches = model_batches(
-        model, rows, lengths, collator, batch_size, keys=MODEL_INPUTS, progress=progress
+        model,
+        rows,
+        lengths,
+        collator,
+        batch_size,
+        keys=MODEL_INPUTS,
+        progress=progress,
+        shard=(rank, world),
     )
+    done: list[int] = []
     for indices, batch in batches:
         logits = model(**batch).logits.float().cpu().numpy()
         for i, row in zip(indices, logits, strict=True):
             out[i] = row[: lengths[i]] if per_token else row
+        done.extend(indices)
+    if world > 1:  # gathered, so every rank holds every example's logits
+        mine = [(i, out[i]) for i in done]
+        for part in distributed.all_gather(mine):
+            for i, row in part:
+                out[i] = row
     if per_token:
         return out  # type: ignore[return-value]
     return np.stack(out)  # type: ignore[arg-type]

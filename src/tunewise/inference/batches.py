@@ -72,11 +72,16 @@ def sorted_batches(
     progress: bool = False,
     desc: str = "predicting",
     unit: str = "ex",
+    shard: tuple[int, int] = (0, 1),
 ) -> Iterator[list[int]]:
-    """Indices of length-sorted batches (deterministic order), with an optional progress bar."""
-    bar = tqdm(total=len(lengths), desc=desc, unit=unit, disable=not progress, leave=False)
+    """Indices of length-sorted batches (deterministic order), with an optional progress bar;
+    `shard=(rank, world)` keeps every world-th batch from the rank-th (one process's share)."""
+    rank, world = shard
+    batches = pack_batches(lengths, batch_size, max_tokens, seed=None)[rank::world]
+    total = sum(len(b) for b in batches)
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False)
     try:
-        for indices in pack_batches(lengths, batch_size, max_tokens, seed=None):
+        for indices in batches:
             yield indices
             bar.update(len(indices))
     finally:
@@ -95,12 +100,13 @@ def model_batches(
     progress: bool = False,
     desc: str = "predicting",
     unit: str = "ex",
+    shard: tuple[int, int] = (0, 1),
 ) -> Iterator[tuple[list[int], dict[str, Any]]]:
     """(indices, collated batch on the model's device) for length-sorted batches of `rows` (a
     dataset or list); `keys` keeps only those entries of each collated batch."""
     device = device_of(model)
     for indices in sorted_batches(
-        lengths, batch_size, max_tokens, progress=progress, desc=desc, unit=unit
+        lengths, batch_size, max_tokens, progress=progress, desc=desc, unit=unit, shard=shard
     ):
         batch = collator([rows[i] for i in indices])
         yield indices, {k: v.to(device) for k, v in batch.items() if keys is None or k in keys}

@@ -14,7 +14,7 @@ The up-projection starts at zero, so the adapted model starts exactly as the pre
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import ConfigDict, Field
@@ -102,6 +102,14 @@ class AdapterStrategy(Strategy):
         family="reparam",
         source=f"{SW}; {SW1} (activation factor); MFU not measured",
     )
+
+    @classmethod
+    def default_search_space(cls) -> dict[str, Any]:
+        choices = [8, 16, 32]  # bottleneck = hidden / reduction_factor
+        return {
+            **super().default_search_space(),
+            "strategy.reduction_factor": {"type": "categorical", "choices": choices},
+        }
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         _, blocks = find_blocks(model)

@@ -110,6 +110,22 @@ class Strategy(ABC):
         scale = min(max(scale, 1.0), self.lr_max_scale)
         return float(f"{self.base_learning_rate * scale:.3g}")
 
+    @classmethod
+    def default_search_space(cls) -> dict[str, dict[str, Any]]:
+        """`tunewise tune`'s space when the config has no `tune.space` (config key path →
+        distribution): the learning rate from a third of this strategy's reference rate to
+        three times its largest short-run rate, and the batch size. Strategies add their own
+        capacity knob (LoRA rank, adapter width, ...)."""
+        lr = cls.base_learning_rate
+        return {
+            "training.learning_rate": {
+                "type": "loguniform",
+                "low": float(f"{lr / 3:.3g}"),
+                "high": float(f"{lr * cls.lr_max_scale * 3:.3g}"),
+            },
+            "training.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
+        }
+
     @abstractmethod
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         """Make exactly the intended parameters trainable; return the module to train."""

@@ -7,7 +7,7 @@ beats peft's query/value default by ~4 points (see ../shared/reference).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from torch import nn
@@ -56,6 +56,14 @@ class LoraStrategy(Strategy):
         source=f"{SST}; {SW}; {SW1}",
     )
     lr_max_scale = 3.0
+
+    @classmethod
+    def default_search_space(cls) -> dict[str, Any]:
+        return {
+            **super().default_search_space(),
+            "strategy.r": {"type": "categorical", "choices": [4, 8, 16, 32]},
+            "strategy.dropout": {"type": "uniform", "low": 0.0, "high": 0.2},
+        }
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         from peft import LoraConfig, get_peft_model

@@ -38,6 +38,11 @@ class PartialStrategy(Strategy):
         top = min((options or {}).get("top_blocks", 2), layers)
         return 2 + 4 * top / layers
 
+    @classmethod
+    def default_search_space(cls) -> dict[str, Any]:
+        top = {"type": "int", "low": 1, "high": 4}
+        return {**super().default_search_space(), "strategy.top_blocks": top}
+
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
         set_trainable(model, False)
         prefix, blocks = find_blocks(model)

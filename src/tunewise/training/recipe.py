@@ -22,9 +22,9 @@ from tunewise.registry import TASKS
 from tunewise.strategies.auto import resolve_auto
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
-from tunewise.training import init_from
+from tunewise.training import distributed, init_from
 from tunewise.training.batching import pack_batches
-from tunewise.training.rundir import StagedRun, staged_run
+from tunewise.training.rundir import StagedRun, rank_run
 from tunewise.training.trainer import check_metric, close_writers
 
 
@@ -72,30 +72,40 @@ def _planned_steps(cfg: Config, lengths: list[int]) -> int:
     t = cfg.training
     if t.max_steps:
         return t.max_steps
-    batches = len(pack_batches(lengths, t.batch_size, t.max_tokens_per_batch))
+    world = distributed.world_size()  # one step trains a batch on every rank
+    budget = t.max_tokens_per_batch * world if t.max_tokens_per_batch else None
+    batches = len(pack_batches(lengths, t.batch_size * world, budget))
     return max(1, int(np.ceil(batches / t.gradient_accumulation_steps * t.epochs)))
 
 
-def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunResult:
+def finetune(
+    cfg: Config, overwrite: bool = False, resume: bool = False, callbacks: list[Any] | None = None
+) -> RunResult:
     """Run the whole recipe under a lock on output_dir, writing into a work directory that
     replaces output_dir only once the run has finished (`training.rundir`): a run that fails at
-    any point never costs the previous one."""
+    any point never costs the previous one. Under torchrun only rank 0 stages, locks and writes.
+    `callbacks`: extra Trainer callbacks (e.g. `tunewise tune`'s pruning reporter)."""
     import torch
 
+    from tunewise.training.precision import precision_arguments
+
+    precision_arguments(cfg.training.precision, use_cpu=not torch.cuda.is_available())  # fp16/CPU
     init_from.validate(cfg)  # the parent run exists, finished, same base model
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
-    with staged_run(cfg, overwrite, resume) as run:
+    with rank_run(cfg, overwrite, resume) as run:
         task: Task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
         prepared = prepare_for_run(cfg)  # data.prepare: validate/clean/dedup/split first
         try:
-            return _train(cfg, task, prepared, run)
+            return _train(cfg, task, prepared, run, callbacks)
         finally:
             if prepared:
                 prepared.cleanup()  # the temporary copy of the data goes on every exit path
 
 
-def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
+def _train(
+    cfg: Config, task: Task, prepared: Any, run: StagedRun, callbacks: list[Any] | None = None
+) -> RunResult:
     from tunewise.assemble import assemble
 
     run_dir = run.work
@@ -106,6 +116,10 @@ def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
     cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
     # 2. base model + task head + strategy
     built = assemble(cfg, task)
+    if cfg.training.gradient_checkpointing:
+        from tunewise.training.precision import enable_gradient_checkpointing
+
+        enable_gradient_checkpointing(built.model)
     params = count_parameters(built.model)
     print(f"[tunewise] {cfg.strategy.name}: {params}")
     encoded = {name: task.tokenize(ds, built.tokenizer) for name, ds in splits.items()}
@@ -124,11 +138,18 @@ def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
         "config" if cfg.training.learning_rate else f"{cfg.strategy.name} default for {steps} steps"
     )
     # 4. train (in the work directory; a resumed run from its newest good checkpoint)
-    run.begin(cfg)
-    if prepared:
+    main = distributed.is_main_process()  # only rank 0 writes the run directory
+    if main:
+        run.begin(cfg)
+    distributed.barrier()
+    from tunewise.tracking.run import Tracker
+
+    tracker = Tracker(cfg, run_dir).start({"tunewise.learning_rate": lr})
+    if prepared and main:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
-    for callback in built.strategy.callbacks():  # e.g. diff pruning's sparsity schedule
+    # e.g. diff pruning's sparsity schedule, tune's pruning reporter
+    for callback in [*built.strategy.callbacks(), *(callbacks or [])]:
         trainer.add_callback(callback)
     check_metric(cfg, task, trainer, encoded["validation"])
     checkpoints = Path(trainer.args.output_dir)
@@ -166,10 +187,14 @@ def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
         # the split whose metric chose the checkpoint (None: the last step, no per-epoch eval)
         "best_checkpoint_split": "validation" if cfg.eval.each_epoch else None,
     }
-    weights = save_trained(model, run_dir)
-    built.tokenizer.save_pretrained(run_dir / "tokenizer")
-    save_config(cfg, run_dir / "config.yaml")
-    write_json(run_dir / "metrics.json", metrics)
+    training.update(precision=cfg.training.precision)
+    training.update(gradient_checkpointing=cfg.training.gradient_checkpointing)
+    training.update(world_size=distributed.world_size())
+    weights = save_trained(model, run_dir) if main else {}
+    if main:
+        built.tokenizer.save_pretrained(run_dir / "tokenizer")
+        save_config(cfg, run_dir / "config.yaml")
+        write_json(run_dir / "metrics.json", metrics)
     manifest = {
         "tunewise_version": package_versions().get("tunewise", "dev"),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -204,11 +229,15 @@ def _train(cfg: Config, task: Task, prepared: Any, run: StagedRun) -> RunResult:
         "config": cfg.to_dict(),
         "versions": package_versions(),
     }
-    _write_report(run_dir, task, trainer, manifest, metrics)
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    (run_dir / "run.json").unlink(missing_ok=True)
-    write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
-    run.commit()
+    if main:
+        _write_report(run_dir, task, trainer, manifest, metrics)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        (run_dir / "run.json").unlink(missing_ok=True)
+        write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
+    tracker.finish(metrics)  # artifacts from the work directory, before it is swapped in
+    if main:
+        run.commit()
+    distributed.barrier()
     return RunResult(run.final, metrics, manifest)
 
 
@@ -234,7 +263,8 @@ def _make_trainer(
     try:
         from torch.utils.tensorboard import SummaryWriter
 
-        callbacks.append(TensorBoardCallback(SummaryWriter(str(run_dir / "tensorboard"))))
+        if "tensorboard" in cfg.tracking.backends and distributed.is_main_process():
+            callbacks.append(TensorBoardCallback(SummaryWriter(str(run_dir / "tensorboard"))))
     except ImportError:  # tensorboard is a dependency; tolerate a broken install
         pass
     if cfg.training.early_stopping_patience:

@@ -227,3 +227,22 @@ def staged_run(cfg: Config, overwrite: bool, resume: bool) -> Iterator[StagedRun
                 elif not existed or not resume:
                     shutil.rmtree(work, ignore_errors=True)
             raise
+
+
+@contextmanager
+def rank_run(cfg: Config, overwrite: bool, resume: bool) -> Iterator[StagedRun]:
+    """`staged_run` on rank 0; under torchrun the other ranks wait for it, then work in the same
+    work directory (they read checkpoints but never write, lock or swap the run directory)."""
+    from tunewise.training import distributed
+
+    if distributed.is_main_process():
+        with staged_run(cfg, overwrite, resume) as run:
+            distributed.barrier()
+            yield run
+        return
+    distributed.barrier()
+    final = Path(cfg.output_dir)
+    run = StagedRun(final, partial_dir(final), resume, overwrite)
+    if resume:
+        _plan_resume(run)
+    yield run

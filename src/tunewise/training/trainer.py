@@ -16,7 +16,9 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
 from tunewise.config import Config
+from tunewise.training import distributed
 from tunewise.training.batching import LengthGroupedBatchSampler
+from tunewise.training.precision import precision_arguments
 
 # Fused AdamW: one kernel for the whole update. On this 2-core CPU it takes 11 ms per step for
 # minilm's 22.7M parameters against 121 ms for torch's default multi-tensor version (~10% of a
@@ -41,6 +43,14 @@ class TunewiseTrainer(Trainer):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        from tunewise.tasks.heads import BackboneHead
+
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        if isinstance(base, BackboneHead):
+            # tunewise's heads take **kwargs but return a per-batch mean loss: the Trainer must
+            # not rescale it by the number of processes as if it were a sum over
+            # `num_items_in_batch` (under DDP the loss and gradients would double).
+            self.model_accepts_loss_kwargs = False
         self.max_tokens_per_batch = max_tokens_per_batch
         self.loss_module = loss_module
         self.real_tokens_seen = 0
@@ -93,6 +103,8 @@ class TunewiseTrainer(Trainer):
         return {"final_train_loss": loss_sum / steps, "seconds": seconds}
 
     def _loader(self, dataset: Any, batch_size: int, training: bool) -> DataLoader:
+        if distributed.world_size() > 1:
+            return self._distributed_loader(dataset, batch_size, training)
         lengths = dataset["length"]
         dataset = self._remove_unused_columns(
             dataset, description="training" if training else "eval"
@@ -111,6 +123,33 @@ class TunewiseTrainer(Trainer):
             num_workers=self.args.dataloader_num_workers,
         )
         return self.accelerator.prepare(loader)
+
+    def _distributed_loader(self, dataset: Any, batch_size: int, training: bool) -> DataLoader:
+        """Under torchrun / accelerate launch: training batches come from the rank-sharded
+        sampler (every example once per epoch across ranks), wrapped by accelerate without a
+        second sharding; evaluation takes the Trainer's own sharded loader, whose
+        gather_for_metrics gives metrics over the whole eval set."""
+        if not training:
+            return Trainer.get_eval_dataloader(self, dataset)
+        from accelerate.data_loader import DataLoaderShard
+
+        sampler = LengthGroupedBatchSampler(
+            dataset["length"],
+            batch_size,
+            self.max_tokens_per_batch,
+            shuffle=True,
+            seed=self.args.seed,
+            num_replicas=distributed.world_size(),
+            rank=distributed.rank(),
+        )
+        dataset = self._remove_unused_columns(dataset, description="training")
+        return DataLoaderShard(
+            dataset,
+            device=self.args.device,
+            batch_sampler=sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+        )
 
     def get_train_dataloader(self) -> DataLoader:
         return self._loader(self.train_dataset, self._train_batch_size, training=True)
@@ -179,6 +218,8 @@ def training_arguments(
     greater_is_better: bool,
 ) -> TrainingArguments:
     """Map tunewise's config onto TrainingArguments (transformers 5 names)."""
+    from tunewise.tracking.run import report_to
+
     t = cfg.training
     strategy = "epoch" if cfg.eval.each_epoch else "no"
     optim_args = f"momentum={t.momentum}" if t.optimizer == "sgd_momentum" else None
@@ -204,7 +245,9 @@ def training_arguments(
         greater_is_better=greater_is_better,
         logging_strategy="steps",
         logging_steps=t.logging_steps,
-        report_to="none",  # TensorBoard is attached explicitly with the run's own log dir
+        # TensorBoard is attached explicitly with the run's own log dir; MLflow / W&B here
+        report_to=report_to(cfg) or "none",
+        **precision_arguments(t.precision, use_cpu=not torch.cuda.is_available()),
         seed=cfg.seed,
         data_seed=cfg.seed,
         dataloader_num_workers=0,

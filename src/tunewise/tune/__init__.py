@@ -1,0 +1,1 @@
+"""Hyperparameter search on Optuna: `tunewise tune` / `tunewise.api.tune`."""
