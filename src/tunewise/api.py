@@ -32,10 +32,22 @@ def load(run_dir: str | Path, device: str | None = None) -> Any:
 
 
 def evaluate(
-    run_dir: str | Path, data: str | Path, output: str | Path | None = None
+    run_dir: str | Path,
+    data: str | Path,
+    output: str | Path | None = None,
+    perturb: str | list[str] | None = None,
+    seed: int = 42,
 ) -> dict[str, Any]:
-    """The run's task metrics on a labelled file; optionally written to `output` as JSON."""
-    metrics = load(run_dir).evaluate(data)
+    """The run's task metrics on a labelled file; optionally written to `output` as JSON.
+    `perturb` ("typos,synonyms,case,punctuation"): also the metrics on seeded perturbations of
+    the file, under `perturbed: {kind: {...}}` (see tunewise.evaluation.perturb)."""
+    if perturb:
+        from tunewise.evaluation.perturb import check_kinds, evaluate_perturbed
+
+        kinds = check_kinds(perturb)  # before the model loads
+        metrics = evaluate_perturbed(load(run_dir), data, kinds, seed)
+    else:
+        metrics = load(run_dir).evaluate(data)
     if output:
         write_json(Path(output), metrics)
     return metrics

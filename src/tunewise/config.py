@@ -101,6 +101,15 @@ class StrategyOptions(BaseModel):
     name: str = "lora"
 
 
+class AdversarialConfig(Section):
+    """Adversarial training on the input embeddings (tunewise.training.adversarial)."""
+
+    method: Literal["fgm", "pgd", "freelb"] = "fgm"
+    epsilon: float = Field(1.0, gt=0)  # L2 radius of the perturbation, per example
+    alpha: float = Field(0.3, gt=0)  # step size of each PGD / FreeLB ascent step
+    steps: int = Field(3, gt=0)  # ascent steps (PGD, FreeLB)
+
+
 class TrainingConfig(Section):
     epochs: float = Field(3.0, gt=0)  # passes over the training data
     max_steps: int | None = Field(None, gt=0)  # overrides epochs when set
@@ -121,6 +130,7 @@ class TrainingConfig(Section):
     early_stopping_patience: int | None = Field(None, gt=0)  # evaluations without improvement
     logging_steps: int = Field(10, gt=0)
     num_threads: int | None = Field(None, gt=0)  # torch CPU threads; None: torch's default
+    adversarial: AdversarialConfig | None = None  # None: plain training
 
 
 class EvalConfig(Section):

@@ -228,6 +228,7 @@ def _make_trainer(
         callbacks=callbacks,
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
+        adversarial=cfg.training.adversarial,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(CompactProgress())
