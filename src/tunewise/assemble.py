@@ -52,5 +52,9 @@ def assemble(cfg: Config, task: Task, tokenizer: Any | None = None) -> Assembled
     check_compatible(type(strategy), type(task))  # before loading anything
     source, base_tokenizer, backbone = load_base(cfg, task.auto_model, **strategy.load_kwargs())
     model = task.build_model(backbone)
+    if cfg.distill and cfg.distill.student_layers:  # the teacher's fine-tuned model, fewer blocks
+        from tunewise.training.distill_setup import layer_reduced_student
+
+        model = layer_reduced_student(cfg, model)
     model = strategy.apply(model, task.head_modules)
     return Assembled(model, tokenizer or base_tokenizer, strategy, source)

@@ -139,6 +139,19 @@ class EvalConfig(Section):
     each_epoch: bool = True  # evaluate (and checkpoint) after every epoch
 
 
+class DistillConfig(Section):
+    """Knowledge distillation from an earlier run (tunewise.training.distill)."""
+
+    teacher: str  # run directory of the teacher (any task-compatible tunewise run)
+    alpha: float = Field(0.5, ge=0, le=1)  # weight of the task loss; 1 - alpha: the KD term
+    temperature: float = Field(2.0, gt=0)
+    # Student = the teacher's fine-tuned (merged) model keeping only these blocks (0-based);
+    # None: the student is model.name (same tokenizer as the teacher).
+    student_layers: list[int] | None = None
+    cache_teacher: bool = False  # teacher logits computed once and cached on disk
+    hidden_states: bool = False  # also match block outputs (layer-reduced students)
+
+
 class Config(Section):
     model: ModelConfig
     task: SerializeAsAny[TaskOptions] = Field(
@@ -152,6 +165,7 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     output_dir: str = "runs/latest"
     seed: int = 42
+    distill: DistillConfig | None = None  # None: no teacher
 
     @model_validator(mode="before")
     @classmethod

@@ -14,6 +14,7 @@ import numpy as np
 
 from tunewise.artifacts import (
     MANIFEST,
+    atomic_write_text,
     check_output_dir,
     package_versions,
     prepare_output_dir,
@@ -93,6 +94,10 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     splits, sources = _read_splits(prepared.config if prepared else cfg, task)
     # `strategy: auto` becomes the advisor's top choice for this data (recorded in the manifest)
     cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
+    if cfg.distill:  # teacher run, task, labels and vocabulary checked before any model loads
+        from tunewise.training import distill_setup
+
+        distill_setup.check(cfg, task)
     # 2. base model + task head + strategy
     built = assemble(cfg, task)
     params = count_parameters(built.model)
@@ -116,7 +121,16 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     prepare_output_dir(run_dir, overwrite, resume)
     if prepared:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
-    trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
+    distiller = (
+        distill_setup.make_distiller(cfg, built.model, run_dir / "checkpoints")
+        if cfg.distill
+        else None
+    )
+    trainer = _make_trainer(
+        cfg, task, built.model, built.tokenizer, encoded, lr, run_dir, distiller
+    )
+    if distiller and cfg.distill.cache_teacher:
+        distiller.build_cache(trainer.get_train_dataloader())
     for callback in built.strategy.callbacks():  # e.g. diff pruning's sparsity schedule
         trainer.add_callback(callback)
     checkpoints = Path(trainer.args.output_dir)
@@ -145,6 +159,18 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "best_checkpoint_metric": cfg.eval.metric or task.default_metric,
     }
     weights = save_trained(model, run_dir)
+    comparison = None
+    if cfg.distill:  # student vs teacher: parameters, size, latency, metric
+        comparison = distill_setup.compare(
+            cfg,
+            task,
+            model,
+            built.tokenizer,
+            splits["validation"],
+            encoded["validation"],
+            metrics.get("validation", {}),
+            weights["bytes"],
+        )
     built.tokenizer.save_pretrained(run_dir / "tokenizer")
     save_config(cfg, run_dir / "config.yaml")
     write_json(run_dir / "metrics.json", metrics)
@@ -180,15 +206,27 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         **({"prepared_data": prepared.manifest()} if prepared else {}),
         "config": cfg.to_dict(),
         "versions": package_versions(),
+        **({"distillation": comparison} if comparison else {}),
     }
     _write_report(run_dir, task, trainer, manifest, metrics)
+    if comparison:
+        report = run_dir / "report.md"
+        text = report.read_text(encoding="utf-8") if report.is_file() else ""
+        atomic_write_text(report, text + distill_setup.report_section(comparison))
     write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
     shutil.rmtree(checkpoints, ignore_errors=True)
     return RunResult(run_dir, metrics, manifest)
 
 
 def _make_trainer(
-    cfg: Config, task: Task, model: Any, tokenizer: Any, encoded: dict, lr: float, run_dir: Path
+    cfg: Config,
+    task: Task,
+    model: Any,
+    tokenizer: Any,
+    encoded: dict,
+    lr: float,
+    run_dir: Path,
+    distiller: Any = None,
 ) -> Any:
     """The HF Trainer with tunewise's batching, compact log, TensorBoard and early stopping."""
     from transformers import EarlyStoppingCallback
@@ -229,6 +267,7 @@ def _make_trainer(
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
         adversarial=cfg.training.adversarial,
+        distiller=distiller,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(CompactProgress())

@@ -16,6 +16,7 @@ from transformers.trainer_callback import ProgressCallback
 from tunewise.config import Config
 from tunewise.training.adversarial import AdversarialMixin
 from tunewise.training.batching import LengthGroupedBatchSampler
+from tunewise.training.distill import DistillMixin
 
 # Fused AdamW: one kernel for the whole update. On this 2-core CPU it takes 11 ms per step for
 # minilm's 22.7M parameters against 121 ms for torch's default multi-tensor version (~10% of a
@@ -28,18 +29,20 @@ OPTIMIZERS = {
 }
 
 
-class TunewiseTrainer(AdversarialMixin, Trainer):
+class TunewiseTrainer(AdversarialMixin, DistillMixin, Trainer):
     """Trainer whose dataloaders group examples by length (optionally under a token budget);
-    add-ons chosen from config hook in through mixins (adversarial training)."""
+    add-ons chosen from config hook in through mixins (adversarial training, distillation)."""
 
     def __init__(
         self,
         *args: Any,
         max_tokens_per_batch: int | None = None,
         adversarial: Any = None,
+        distiller: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.distiller = distiller
         self.max_tokens_per_batch = max_tokens_per_batch
         self.adversarial = adversarial
         self.real_tokens_seen = 0
