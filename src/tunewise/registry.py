@@ -58,6 +58,7 @@ TASKS: Registry[Any] = Registry(
         "generative_qa": "tunewise.tasks.generation.qa:GenerativeQATask",
         "summarization": "tunewise.tasks.generation.summarization:SummarizationTask",
         "translation": "tunewise.tasks.generation.translation:TranslationTask",
+        "preference": "tunewise.tasks.preference.task:PreferenceTask",
     },
 )
 
