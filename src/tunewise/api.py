@@ -24,11 +24,12 @@ def finetune(
     return run(load_config(config, overrides), overwrite=overwrite, resume=resume)
 
 
-def load(run_dir: str | Path, device: str | None = None) -> Any:
-    """A `Predictor` for a finished run: `.predict(["text", ...])`, `.evaluate(path)`."""
+def load(run_dir: str | Path, device: str | None = None, task: str | None = None) -> Any:
+    """A `Predictor` for a finished run: `.predict(["text", ...])`, `.evaluate(path)`;
+    `task` names the head of a multi-task run."""
     from tunewise.serving.predictor import Predictor
 
-    return Predictor(run_dir, device=device)
+    return Predictor(run_dir, device=device, task=task)
 
 
 def evaluate(
@@ -37,17 +38,19 @@ def evaluate(
     output: str | Path | None = None,
     perturb: str | list[str] | None = None,
     seed: int = 42,
+    task: str | None = None,
 ) -> dict[str, Any]:
     """The run's task metrics on a labelled file; optionally written to `output` as JSON.
     `perturb` ("typos,synonyms,case,punctuation"): also the metrics on seeded perturbations of
-    the file, under `perturbed: {kind: {...}}` (see tunewise.evaluation.perturb)."""
+    the file, under `perturbed: {kind: {...}}` (see tunewise.evaluation.perturb); `task`: the
+    head of a multi-task run to score."""
     if perturb:
         from tunewise.evaluation.perturb import check_kinds, evaluate_perturbed
 
         kinds = check_kinds(perturb)  # before the model loads
-        metrics = evaluate_perturbed(load(run_dir), data, kinds, seed)
+        metrics = evaluate_perturbed(load(run_dir, task=task), data, kinds, seed)
     else:
-        metrics = load(run_dir).evaluate(data)
+        metrics = load(run_dir, task=task).evaluate(data)
     if output:
         write_json(Path(output), metrics)
     return metrics
@@ -71,9 +74,9 @@ def evaluate_base(
     return metrics
 
 
-def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
-    """Predictions for raw texts, in order."""
-    return load(run_dir).predict(texts)
+def predict(run_dir: str | Path, texts: list[str], task: str | None = None) -> list[dict[str, Any]]:
+    """Predictions for raw texts, in order (`task`: the head of a multi-task run)."""
+    return load(run_dir, task=task).predict(texts)
 
 
 def strategy_matrix() -> dict[str, Any]:

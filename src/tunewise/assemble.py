@@ -15,7 +15,7 @@ from tunewise.config import Config
 from tunewise.models import ModelSource, load_backbone, load_tokenizer, resolve
 from tunewise.registry import STRATEGIES
 from tunewise.strategies.base import Strategy
-from tunewise.strategies.compat import check_compatible
+from tunewise.strategies.compat import check_addons, check_compatible
 from tunewise.tasks.base import Task
 
 
@@ -50,6 +50,7 @@ def assemble(cfg: Config, task: Task, tokenizer: Any | None = None) -> Assembled
     set_seed(cfg.seed)  # the head's initial weights depend on it
     strategy: Strategy = STRATEGIES.get(cfg.strategy.name)(cfg.strategy)
     check_compatible(type(strategy), type(task))  # before loading anything
+    check_addons(cfg, type(task))  # adversarial training, distillation
     source, base_tokenizer, backbone = load_base(cfg, task.auto_model, **strategy.load_kwargs())
     model = task.build_model(backbone)
     if cfg.distill and cfg.distill.student_layers:  # the teacher's fine-tuned model, fewer blocks

@@ -157,7 +157,7 @@ class Config(Section):
     task: SerializeAsAny[TaskOptions] = Field(
         default_factory=lambda: TaskOptions(type="classification")
     )
-    data: DataConfig
+    data: DataConfig | None = None  # required, except in a multi-task config (`tasks:`)
     strategy: SerializeAsAny[StrategyOptions] = Field(
         default_factory=lambda: StrategyOptions(name="lora")
     )
@@ -177,10 +177,17 @@ class Config(Section):
                 data["strategy"] = {"name": data["strategy"]}
             if isinstance(data.get("task"), str):
                 data["task"] = {"type": data["task"]}
+            if "tasks" in data:  # multi-task: `tasks` + `multitask` are one composite task
+                if "task" in data or "data" in data:
+                    raise ValueError("give either 'tasks' (multi-task) or 'task' and 'data'")
+                tasks, options = data.pop("tasks"), data.pop("multitask", None) or {}
+                data["task"] = {**options, "type": "multitask", "tasks": tasks}
         return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
+        if self.data is None and self.task.type != "multitask":
+            raise ValueError("missing required key 'data' (the training files)")
         if self.training.early_stopping_patience and not self.eval.each_epoch:
             raise ValueError("training.early_stopping_patience needs eval.each_epoch: true")
         return self

@@ -59,6 +59,7 @@ TASKS: Registry[Any] = Registry(
         "summarization": "tunewise.tasks.generation.summarization:SummarizationTask",
         "translation": "tunewise.tasks.generation.translation:TranslationTask",
         "preference": "tunewise.tasks.preference.task:PreferenceTask",
+        "multitask": "tunewise.multitask.task:MultiTask",  # config `tasks:` (several heads)
     },
 )
 

@@ -22,7 +22,8 @@ def eval_(
         str | None, typer.Option(help="Score this BASE model instead of a run (with --task).")
     ] = None,
     task: Annotated[
-        str | None, typer.Option(help="Task type for --model, e.g. instruction.")
+        str | None,
+        typer.Option(help="Task type for --model (e.g. instruction); with RUN: a multi-task head."),
     ] = None,
     perturb: Annotated[
         str | None,
@@ -46,7 +47,7 @@ def eval_(
         if model is not None:
             metrics = api.evaluate_base(model, task, data, output, set_ or [])
         else:
-            metrics = api.evaluate(run, data, output, perturb=perturb, seed=seed)
+            metrics = api.evaluate(run, data, output, perturb=perturb, seed=seed, task=task)
     except TunewiseError as exc:
         fail(exc)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}

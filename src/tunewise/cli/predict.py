@@ -29,6 +29,7 @@ def predict(
     ] = None,
     output: Annotated[Path | None, typer.Option(help="JSONL file for the predictions.")] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 64,
+    task: Annotated[str | None, typer.Option(help="The head to use, for a multi-task run.")] = None,
 ) -> None:
     """Predict for --text values or every record of --input (order kept)."""
     from tunewise import api
@@ -36,7 +37,7 @@ def predict(
     if not text and not input:
         fail(TunewiseError("Give --text TEXT (repeatable) or --input FILE."))
     try:
-        predictor = api.load(run)
+        predictor = api.load(run, task=task)
         if (
             text
             and len(text) == 1

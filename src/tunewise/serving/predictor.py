@@ -14,7 +14,9 @@ from tunewise.tasks.base import Task
 class Predictor:
     """A trained model ready for inference: everything is rebuilt from the run's manifest."""
 
-    def __init__(self, run_dir: str | Path, device: str | None = None) -> None:
+    def __init__(
+        self, run_dir: str | Path, device: str | None = None, task: str | None = None
+    ) -> None:
         import torch
         from transformers import AutoTokenizer
 
@@ -33,6 +35,8 @@ class Predictor:
         self.model = built.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.eval()
         self.tokenizer = built.tokenizer
+        if hasattr(self.task, "select"):  # a multi-task run: serve the head named `task`
+            self.task, self.model, self.config = self.task.select(self.model, self.config, task)
 
     @classmethod
     def from_base(

@@ -90,8 +90,11 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
 
     # 1. data, read and validated by the task (which learns its labels from train)
     task: Task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
-    prepared = prepare_for_run(cfg)  # data.prepare: validate/clean/dedup/split first
-    splits, sources = _read_splits(prepared.config if prepared else cfg, task)
+    prepared = prepare_for_run(cfg) if cfg.data else None  # data.prepare: clean/dedup/split
+    if hasattr(task, "read_splits"):  # multi-task: every task's own files
+        splits, sources = task.read_splits(cfg)
+    else:
+        splits, sources = _read_splits(prepared.config if prepared else cfg, task)
     # `strategy: auto` becomes the advisor's top choice for this data (recorded in the manifest)
     cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
     if cfg.distill:  # teacher run, task, labels and vocabulary checked before any model loads

@@ -14,6 +14,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
 from tunewise.config import Config
+from tunewise.multitask.model import MultiTaskLogMixin
 from tunewise.training.adversarial import AdversarialMixin
 from tunewise.training.batching import LengthGroupedBatchSampler
 from tunewise.training.distill import DistillMixin
@@ -29,9 +30,10 @@ OPTIMIZERS = {
 }
 
 
-class TunewiseTrainer(AdversarialMixin, DistillMixin, Trainer):
+class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer):
     """Trainer whose dataloaders group examples by length (optionally under a token budget);
-    add-ons chosen from config hook in through mixins (adversarial training, distillation)."""
+    add-ons chosen from config hook in through mixins (adversarial training, distillation,
+    per-task losses)."""
 
     def __init__(
         self,
@@ -48,6 +50,8 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, Trainer):
         self.real_tokens_seen = 0
 
     def _loader(self, dataset: Any, batch_size: int, training: bool) -> DataLoader:
+        if hasattr(dataset, "loader"):  # multi-task: batches of one task each, drawn by scheme
+            return self.accelerator.prepare(dataset.loader(self, batch_size, training))
         lengths = dataset["length"]
         dataset = self._remove_unused_columns(
             dataset, description="training" if training else "eval"

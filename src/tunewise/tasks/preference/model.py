@@ -20,6 +20,7 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from tunewise.tasks.preference import losses
+from tunewise.training.shared_weights import dedupe_state_dict
 
 
 @dataclass
@@ -45,18 +46,6 @@ def _pad(x: torch.Tensor, length: int, value: int) -> torch.Tensor:
     return F.pad(x, (0, length - x.shape[1]), value=value)
 
 
-def _drop_tied_duplicates(module: nn.Module, state: dict, prefix: str, _meta: Any) -> None:
-    seen: set[tuple[int, tuple[int, ...]]] = set()
-    for key in list(state):
-        value = state[key]
-        if not isinstance(value, torch.Tensor) or not key.startswith(prefix):
-            continue
-        ident = (value.data_ptr(), tuple(value.shape))
-        if ident in seen:
-            del state[key]
-        seen.add(ident)
-
-
 @contextmanager
 def adapters_disabled(module: nn.Module) -> Iterator[bool]:
     """Switch every peft tuner layer off for the duration (yields whether there were any)."""
@@ -80,16 +69,7 @@ class PreferenceModel(nn.Module):
         self.options = options
         self.shared = shared  # the task's state: {"reference": "adapters_disabled" | ...}
         self.__dict__["_reference"] = None  # hidden from parameters() / state_dict()
-        # Tied weights (embeddings = LM head) appear twice in a state dict, which the Trainer's
-        # safetensors checkpoints refuse for a module that is not a PreTrainedModel: keep the
-        # first name only (checkpoints load back non-strictly, and the tie restores the other).
-        self.register_state_dict_post_hook(_drop_tied_duplicates)
-        seen: set[int] = set()
-        self._keys_to_ignore_on_save = []  # read by the Trainer when the best model loads back
-        for name, p in self.named_parameters(remove_duplicate=False):
-            if id(p) in seen:
-                self._keys_to_ignore_on_save.append(name)
-            seen.add(id(p))
+        dedupe_state_dict(self)  # tied embeddings: Trainer checkpoints keep one name
         if shared.get("reference") == "frozen_copy":  # a loaded run: the copy is the base
             self._freeze_copy()
 
