@@ -29,6 +29,13 @@ class Predictor:
             self.config.task, self.config.data, self.config.model
         )
         self.task.load_state(self.manifest["task"]["state"])
+        if task is not None and not hasattr(self.task, "select") and task != self.task.name:
+            from tunewise.errors import ConfigError
+
+            raise ConfigError(
+                f"Run '{self.run_dir}' trained one task ({self.task.name}); a task name picks "
+                f"a head of a multi-task run only (got '{task}')."
+            )
         tokenizer = AutoTokenizer.from_pretrained(self.run_dir / "tokenizer")
         built = assemble(self.config, self.task, tokenizer=tokenizer)
         load_trained(built.model, self.run_dir)

@@ -28,6 +28,7 @@ UNSUPPORTED = {
     "distribution per example or token",
     "preference": "preference tuning learns from pairs of answers, not from a teacher's "
     "distribution",
+    "multitask": "a multi-task run has one head per task; distil each task's head separately",
 }
 
 
