@@ -167,3 +167,24 @@ def test_chat_records_and_bad_records(llama, tmp_path):
     bad = write(tmp_path / "bad.jsonl", [{"prompt": "x", "chosen": "y"}])
     with pytest.raises(DataError, match=r"bad.jsonl, line 1: field 'rejected' is missing"):
         task.read(cfg.data.split("train").model_copy(update={"path": str(bad)}))
+
+
+def test_impossible_addons_are_refused_before_any_model_loads(llama, monkeypatch):
+    from tunewise import assemble as assemble_module
+    from tunewise.errors import ConfigError
+    from tunewise.strategies.compat import matrix
+
+    model_dir, data, root = llama
+    cfg = config(model_dir, data, root / "refused")
+    cfg["training"]["adversarial"] = {"method": "fgm"}
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(assemble_module, "load_base", no_loading)
+    with pytest.raises(ConfigError, match="'adversarial' cannot train task 'preference'"):
+        tunewise.finetune(cfg)
+    addons = matrix()["addons"]
+    assert addons["adversarial"]["preference"]["compatible"] is False
+    assert addons["distill"]["extractive_qa"]["reason"]
+    assert addons["adversarial"]["classification"]["compatible"] is True
