@@ -3,7 +3,7 @@
 accuracy down <= 0.5).
 
     python benchmarks/adversarial.py            # 4,000 training examples, full dev set
-    python benchmarks/adversarial.py --quick    # smoke: 200 examples, 10 steps, 64 dev examples
+    python benchmarks/adversarial.py --quick    # smoke: 100 examples, 4 steps, 32 dev examples
 
 Writes benchmarks/results/adversarial.json (adversarial_quick.json with --quick).
 """
@@ -24,10 +24,10 @@ def main() -> None:
     parser.add_argument("--train-samples", type=int, default=4000)
     parser.add_argument("--strategy", default="lora")
     args = parser.parse_args()
-    data = sst2_files(64 if args.quick else None)
-    training = {"epochs": 1, "max_train_samples": 200 if args.quick else args.train_samples}
+    data = sst2_files(32 if args.quick else None)
+    training = {"epochs": 1, "max_train_samples": 100 if args.quick else args.train_samples}
     if args.quick:
-        training["max_steps"] = 10
+        training["max_steps"] = 4
     results = {"quick": args.quick, "strategy": args.strategy, "runs": {}}
     for name, adversarial in METHODS.items():
         out = WORK / f"adversarial-{name}{'-quick' if args.quick else ''}"

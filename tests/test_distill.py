@@ -87,8 +87,10 @@ def test_cached_teacher_logits_match_on_the_fly(tiny_bert, teacher, tmp_path):
 
     run, data, _root = teacher
     cfg = load_config(toy_config(tiny_bert, data, tmp_path / "c", distill={"teacher": str(run)}))
-    predictor_model = tunewise.load(run).model
-    distiller = make_distiller(cfg, predictor_model, tmp_path)
+    from types import SimpleNamespace
+
+    trainer = SimpleNamespace(model=tunewise.load(run).model)  # cache_teacher off: no loader
+    distiller = make_distiller(cfg, trainer, tmp_path)
     task, tok = distiller.teacher.task, distiller.teacher.tokenizer
     encoded = task.tokenize(task.read(cfg.data.split("train")), tok).remove_columns("length")
     collate = task.collator(tok)

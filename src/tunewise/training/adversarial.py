@@ -132,9 +132,14 @@ class AdversarialMixin:
         (g,) = torch.autograd.grad(loss, delta)
         return _project(delta + cfg.alpha * _unit(g), cfg.epsilon).detach()
 
-    def scale_adversarial_loss(self, loss: torch.Tensor) -> torch.Tensor:
+    def compute_loss(self, model: nn.Module, inputs: dict[str, Any], *args: Any, **kw: Any):
         """FreeLB's 1/steps weight on each ascent step's loss (1 otherwise)."""
-        return loss * self._adv_scale if self._adv_scale != 1.0 else loss
+        out = super().compute_loss(model, inputs, *args, **kw)  # type: ignore[misc]
+        if self._adv_scale == 1.0:
+            return out
+        if isinstance(out, tuple):
+            return (out[0] * self._adv_scale, *out[1:])
+        return out * self._adv_scale
 
     def log(self, logs: dict[str, float], *args: Any, **kw: Any) -> None:
         losses = getattr(self, "_adv_losses", [])

@@ -145,10 +145,15 @@ def layer_reduced_student(cfg: Any, model: nn.Module) -> nn.Module:
     return model
 
 
-def make_distiller(cfg: Any, model: nn.Module, cache_dir: Path) -> Any:
+def make_distiller(cfg: Any, trainer: Any, cache_dir: Path) -> Any:
+    """The Distiller for `trainer`'s model; with cache_teacher, the teacher's logits of every
+    training example are computed (once) and cached first."""
     from tunewise.training.distill import Distiller
 
-    return Distiller(cfg, load_teacher(cfg.distill.teacher), model, cache_dir)
+    distiller = Distiller(cfg, load_teacher(cfg.distill.teacher), trainer.model, cache_dir)
+    if cfg.distill.cache_teacher:
+        distiller.build_cache(trainer.get_train_dataloader())
+    return distiller
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -186,13 +191,17 @@ def compare(
     task: Any,
     student: nn.Module,
     tokenizer: Any,
-    dataset: Any,
-    encoded: Any,
-    student_metrics: dict[str, Any],
-    saved_bytes: int,
+    splits: dict[str, Any],
+    encoded_splits: dict[str, Any],
+    metrics: dict[str, Any],
+    weights: dict[str, Any],
 ) -> dict[str, Any]:
-    """Student vs teacher: parameters, size, latency per example, the task metric."""
+    """Student vs teacher on the validation split: parameters, size, latency per example, the
+    task metric."""
     from tunewise.strategies.base import count_parameters
+
+    dataset, encoded = splits["validation"], encoded_splits["validation"]
+    student_metrics, saved_bytes = metrics.get("validation", {}), weights["bytes"]
 
     teacher = load_teacher(cfg.distill.teacher)
     metric = cfg.eval.metric or task.default_metric
@@ -228,6 +237,14 @@ def compare(
         "metric": metric,
         "student_over_teacher": {k: round(v, 4) for k, v in ratios.items()},
     }
+
+
+def append_report(run_dir: Path, comparison: dict[str, Any]) -> None:
+    from tunewise.artifacts import atomic_write_text
+
+    report = run_dir / "report.md"
+    text = report.read_text(encoding="utf-8") if report.is_file() else ""
+    atomic_write_text(report, text + report_section(comparison))
 
 
 def report_section(comparison: dict[str, Any]) -> str:

@@ -14,7 +14,6 @@ import numpy as np
 
 from tunewise.artifacts import (
     MANIFEST,
-    atomic_write_text,
     check_output_dir,
     package_versions,
     prepare_output_dir,
@@ -124,16 +123,9 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     prepare_output_dir(run_dir, overwrite, resume)
     if prepared:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
-    distiller = (
-        distill_setup.make_distiller(cfg, built.model, run_dir / "checkpoints")
-        if cfg.distill
-        else None
-    )
-    trainer = _make_trainer(
-        cfg, task, built.model, built.tokenizer, encoded, lr, run_dir, distiller
-    )
-    if distiller and cfg.distill.cache_teacher:
-        distiller.build_cache(trainer.get_train_dataloader())
+    trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
+    if cfg.distill:  # the teacher's term in compute_loss (its logits cached first if asked)
+        trainer.distiller = distill_setup.make_distiller(cfg, trainer, run_dir / "checkpoints")
     for callback in built.strategy.callbacks():  # e.g. diff pruning's sparsity schedule
         trainer.add_callback(callback)
     checkpoints = Path(trainer.args.output_dir)
@@ -162,18 +154,11 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
         "best_checkpoint_metric": cfg.eval.metric or task.default_metric,
     }
     weights = save_trained(model, run_dir)
-    comparison = None
-    if cfg.distill:  # student vs teacher: parameters, size, latency, metric
-        comparison = distill_setup.compare(
-            cfg,
-            task,
-            model,
-            built.tokenizer,
-            splits["validation"],
-            encoded["validation"],
-            metrics.get("validation", {}),
-            weights["bytes"],
-        )
+    comparison = (  # student vs teacher: parameters, size, latency, metric
+        distill_setup.compare(cfg, task, model, built.tokenizer, splits, encoded, metrics, weights)
+        if cfg.distill
+        else None
+    )
     built.tokenizer.save_pretrained(run_dir / "tokenizer")
     save_config(cfg, run_dir / "config.yaml")
     write_json(run_dir / "metrics.json", metrics)
@@ -213,23 +198,14 @@ def finetune(cfg: Config, overwrite: bool = False, resume: bool = False) -> RunR
     }
     _write_report(run_dir, task, trainer, manifest, metrics)
     if comparison:
-        report = run_dir / "report.md"
-        text = report.read_text(encoding="utf-8") if report.is_file() else ""
-        atomic_write_text(report, text + distill_setup.report_section(comparison))
+        distill_setup.append_report(run_dir, comparison)
     write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
     shutil.rmtree(checkpoints, ignore_errors=True)
     return RunResult(run_dir, metrics, manifest)
 
 
 def _make_trainer(
-    cfg: Config,
-    task: Task,
-    model: Any,
-    tokenizer: Any,
-    encoded: dict,
-    lr: float,
-    run_dir: Path,
-    distiller: Any = None,
+    cfg: Config, task: Task, model: Any, tokenizer: Any, encoded: dict, lr: float, run_dir: Path
 ) -> Any:
     """The HF Trainer with tunewise's batching, compact log, TensorBoard and early stopping."""
     from transformers import EarlyStoppingCallback
@@ -270,7 +246,6 @@ def _make_trainer(
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
         adversarial=cfg.training.adversarial,
-        distiller=distiller,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(CompactProgress())

@@ -40,11 +40,9 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer
         *args: Any,
         max_tokens_per_batch: int | None = None,
         adversarial: Any = None,
-        distiller: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.distiller = distiller
         self.max_tokens_per_batch = max_tokens_per_batch
         self.adversarial = adversarial
         self.real_tokens_seen = 0
@@ -81,10 +79,7 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if model.training and "attention_mask" in inputs and not self._adv_pass:
             self.real_tokens_seen += int(inputs["attention_mask"].sum())
-        out = super().compute_loss(model, inputs, *args, **kwargs)
-        if self._adv_pass and isinstance(out, tuple):
-            return (self.scale_adversarial_loss(out[0]), *out[1:])
-        return self.scale_adversarial_loss(out) if self._adv_pass else out
+        return super().compute_loss(model, inputs, *args, **kwargs)
 
 
 class CompactProgress(ProgressCallback):
