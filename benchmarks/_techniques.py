@@ -23,7 +23,7 @@ def sst2_files(n_dev: int | None) -> dict[str, Any]:
         lines = dev.read_text(encoding="utf-8").splitlines()
         body = lines[1:]
         random.Random(0).shuffle(body)
-        dev = WORK / "sst2_dev_subset.tsv"
+        dev = WORK / f"sst2_dev_{n_dev}.tsv"
         dev.parent.mkdir(parents=True, exist_ok=True)
         dev.write_text("\n".join([lines[0], *body[:n_dev]]) + "\n", encoding="utf-8")
     return {
