@@ -18,11 +18,12 @@ from tunewise.multitask.sampling import schedule, task_probabilities
 
 
 def ner_records(n: int, seed: int) -> list[dict]:
-    """Positive words are tagged POS, negative words NEG, the rest O."""
+    """Positive words are tagged POS, negative words NEG, the rest O (3-6 words)."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        words = rng.sample(POSITIVE, 1) + rng.sample(NEGATIVE, 1) + ["the", "film", "was"]
+        filler = rng.sample(["the", "film", "was", "really", "very"], rng.randint(1, 4))
+        words = rng.sample(POSITIVE, 1) + rng.sample(NEGATIVE, 1) + filler  # lengths vary
         rng.shuffle(words)
         tags = ["B-POS" if w in POSITIVE else "B-NEG" if w in NEGATIVE else "O" for w in words]
         out.append({"tokens": words, "tags": tags})

@@ -43,8 +43,9 @@ def schedule(
 class TaskRows(Dataset):
     """The encoded rows of every task behind one index: offset[task] + row."""
 
-    def __init__(self, parts: dict[str, Any]) -> None:
+    def __init__(self, parts: dict[str, Any], columns: dict[str, list[str]]) -> None:
         self.parts = parts
+        self.columns = columns  # per task: the columns its model takes (as the Trainer keeps)
         self.names = list(parts)
         self.offsets, start = {}, 0
         for name in self.names:
@@ -58,7 +59,8 @@ class TaskRows(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         for i, name in reversed(list(enumerate(self.names))):
             if index >= self.offsets[name]:
-                row = dict(self.parts[name][index - self.offsets[name]])
+                row = self.parts[name][index - self.offsets[name]]
+                row = {k: row[k] for k in self.columns[name]}
                 row["task_index"] = i
                 return row
         raise IndexError(index)

@@ -72,11 +72,21 @@ class TaskParts:
 
     def loader(self, trainer: Any, batch_size: int, training: bool) -> Any:
         """The Trainer's dataloader: one task per batch, tasks drawn by the sampling scheme."""
+        import inspect
+
         from torch.utils.data import DataLoader
 
+        from tunewise.multitask.model import find_multitask
         from tunewise.multitask.sampling import TaskBatchSampler, TaskRows
 
-        rows = TaskRows(self.parts)
+        heads = find_multitask(trainer.model).heads  # type: ignore[union-attr]
+        columns = {  # what the Trainer's own loader keeps: the columns forward() takes
+            name: [
+                c for c in ds.column_names if c in inspect.signature(heads[name].forward).parameters
+            ]
+            for name, ds in self.parts.items()
+        }
+        rows = TaskRows(self.parts, columns)
         sampler = TaskBatchSampler(
             rows,
             batch_size,
