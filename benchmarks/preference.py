@@ -4,7 +4,7 @@ derangement, so every rejected answer is fluent but off-topic). Held-out prefere
 and the chosen answers' perplexity, before → after.
 
     python benchmarks/preference.py           # 400 training pairs, 100 held out, 1 epoch
-    python benchmarks/preference.py --quick   # smoke: 32 pairs, 4 steps, 16 held out
+    python benchmarks/preference.py --quick   # smoke: 16 pairs, 2 steps, 8 held out
 
 Writes benchmarks/results/preference.json (preference_quick.json with --quick). The pairs are
 written under benchmarks/work (git-ignored), never into the repository.
@@ -46,10 +46,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--method", default="dpo")
     args = parser.parse_args()
-    train, held = pairs(32, 16) if args.quick else pairs(400, 100)
+    train, held = pairs(16, 8) if args.quick else pairs(400, 100)
     training = {"epochs": 1, "batch_size": 4}
     if args.quick:
-        training["max_steps"] = 4
+        training["max_steps"] = 2
     cfg = {
         "model": {"name": "smollm2-135m", "max_length": 256},
         "task": {"type": "preference", "method": args.method, "beta": 0.1},
