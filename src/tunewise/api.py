@@ -24,14 +24,20 @@ def finetune(
     return run(load_config(config, overrides), overwrite=overwrite, resume=resume)
 
 
-def load(run_dir: str | Path, device: str | None = None, trust_remote_code: bool = False) -> Any:
-    """A `Predictor` for a finished run: `.predict(["text", ...])`, `.evaluate(path)`.
+def load(
+    run_dir: str | Path,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    task: str | None = None,
+) -> Any:
+    """A `Predictor` for a finished run: `.predict(["text", ...])`, `.evaluate(path)`; `task`
+    names the head of a multi-task run.
 
     A run whose manifest sets `model.trust_remote_code` loads only with
     `trust_remote_code=True` here: the manifest alone never runs the model folder's code."""
     from tunewise.serving.predictor import Predictor
 
-    return Predictor(run_dir, device=device, trust_remote_code=trust_remote_code)
+    return Predictor(run_dir, device=device, trust_remote_code=trust_remote_code, task=task)
 
 
 def evaluate(
@@ -39,17 +45,31 @@ def evaluate(
     data: str | Path,
     output: str | Path | None = None,
     trust_remote_code: bool = False,
+    perturb: str | list[str] | None = None,
+    seed: int = 42,
+    task: str | None = None,
 ) -> dict[str, Any]:
-    """The run's task metrics on a labelled file; optionally written to `output` as JSON."""
+    """The run's task metrics on a labelled file; optionally written to `output` as JSON.
+    `perturb` ("typos,synonyms,case,punctuation"): also the metrics on seeded perturbations of
+    the file, under `perturbed: {kind: {...}}` (see tunewise.evaluation.perturb); `task`: the
+    head of a multi-task run to score."""
     if output:
         from tunewise.artifacts import check_writable_file
 
         check_writable_file(Path(output), "--output")
     from tunewise.serving.batch_predict import fold_for_inference
 
-    predictor = load(run_dir, trust_remote_code=trust_remote_code)
+    kinds = None
+    if perturb:
+        from tunewise.evaluation.perturb import check_kinds, evaluate_perturbed
+
+        kinds = check_kinds(perturb)  # before the model loads
+    predictor = load(run_dir, trust_remote_code=trust_remote_code, task=task)
     fold_for_inference(predictor)  # same outputs (within float rounding), fewer matmuls
-    metrics = predictor.evaluate(data)
+    if kinds:
+        metrics = evaluate_perturbed(predictor, data, kinds, seed)
+    else:
+        metrics = predictor.evaluate(data)
     if output:
         write_json(Path(output), metrics)
     return metrics
@@ -78,10 +98,13 @@ def evaluate_base(
 
 
 def predict(
-    run_dir: str | Path, texts: list[str], trust_remote_code: bool = False
+    run_dir: str | Path,
+    texts: list[str],
+    trust_remote_code: bool = False,
+    task: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Predictions for raw texts, in order."""
-    return load(run_dir, trust_remote_code=trust_remote_code).predict(texts)
+    """Predictions for raw texts, in order (`task`: the head of a multi-task run)."""
+    return load(run_dir, trust_remote_code=trust_remote_code, task=task).predict(texts)
 
 
 def strategy_matrix() -> dict[str, Any]:

@@ -12,10 +12,11 @@ from typing import Any
 from torch import nn
 
 from tunewise.config import Config
+from tunewise.errors import ConfigError
 from tunewise.models import ModelSource, load_backbone, load_tokenizer, resolve
 from tunewise.registry import STRATEGIES
 from tunewise.strategies.base import Strategy
-from tunewise.strategies.compat import check_compatible
+from tunewise.strategies.compat import check_addons, check_compatible
 from tunewise.tasks.base import Task
 from tunewise.training.init_from import build as build_from
 
@@ -52,6 +53,18 @@ def assemble(cfg: Config, task: Task, tokenizer: Any | None = None) -> Assembled
     set_seed(cfg.seed)  # the head's initial weights depend on it
     strategy: Strategy = STRATEGIES.get(cfg.strategy.name)(cfg.strategy)
     check_compatible(type(strategy), type(task))  # before loading anything
+    check_addons(cfg, type(task))  # adversarial training, distillation
     source, base_tokenizer, backbone = load_base(cfg, task.auto_model, **strategy.load_kwargs())
-    model, parent = build_from(cfg, task, strategy, backbone)  # head + strategy (+ init_from)
+    if cfg.distill and cfg.distill.student_layers:  # the teacher's fine-tuned model, fewer blocks
+        from tunewise.training.distill_setup import layer_reduced_student
+
+        if cfg.init_from:
+            raise ConfigError(
+                "distill.student_layers builds the student from the teacher's model, so "
+                "init_from cannot also choose where it starts; drop one of the two."
+            )
+        model = layer_reduced_student(cfg, task.build_model(backbone))
+        model, parent = strategy.apply(model, task.head_modules), None
+    else:
+        model, parent = build_from(cfg, task, strategy, backbone)  # head + strategy (+ init_from)
     return Assembled(model, tokenizer or base_tokenizer, strategy, source, parent)

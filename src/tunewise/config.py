@@ -106,6 +106,15 @@ class StrategyOptions(BaseModel):
     name: str = "lora"
 
 
+class AdversarialConfig(Section):
+    """Adversarial training on the input embeddings (tunewise.training.adversarial)."""
+
+    method: Literal["fgm", "pgd", "freelb"] = "fgm"
+    epsilon: float = Field(1.0, gt=0)  # L2 radius of the perturbation, per example
+    alpha: float = Field(0.3, gt=0)  # step size of each PGD / FreeLB ascent step
+    steps: int = Field(3, gt=0)  # ascent steps (PGD, FreeLB)
+
+
 class TrainingConfig(Section):
     epochs: float = Field(3.0, gt=0)  # passes over the training data
     max_steps: int | None = Field(None, gt=0)  # overrides epochs when set
@@ -136,6 +145,7 @@ class TrainingConfig(Section):
     # fp16 needs CUDA. See docs/scale.md.
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory
+    adversarial: AdversarialConfig | None = None  # None: plain training
 
 
 class EvalConfig(Section):
@@ -144,12 +154,25 @@ class EvalConfig(Section):
     each_epoch: bool = True  # evaluate (and checkpoint) after every epoch
 
 
+class DistillConfig(Section):
+    """Knowledge distillation from an earlier run (tunewise.training.distill)."""
+
+    teacher: str  # run directory of the teacher (any task-compatible tunewise run)
+    alpha: float = Field(0.5, ge=0, le=1)  # weight of the task loss; 1 - alpha: the KD term
+    temperature: float = Field(2.0, gt=0)
+    # Student = the teacher's fine-tuned (merged) model keeping only these blocks (0-based);
+    # None: the student is model.name (same tokenizer as the teacher).
+    student_layers: list[int] | None = None
+    cache_teacher: bool = False  # teacher logits computed once and cached on disk
+    hidden_states: bool = False  # also match block outputs (layer-reduced students)
+
+
 class Config(Section):
     model: ModelConfig  # the base model
     task: SerializeAsAny[TaskOptions] = Field(
         default_factory=lambda: TaskOptions(type="classification")
     )
-    data: DataConfig  # data files and columns
+    data: DataConfig | None = None  # required, except in a multi-task config (`tasks:`)
     strategy: SerializeAsAny[StrategyOptions] = Field(
         default_factory=lambda: StrategyOptions(name="lora")
     )
@@ -163,6 +186,7 @@ class Config(Section):
     # experiment tracking (tunewise.tracking.options) and `tunewise tune` (tunewise.tune.options)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     tune: TuneConfig | None = None
+    distill: DistillConfig | None = None  # None: no teacher
 
     @model_validator(mode="before")
     @classmethod
@@ -174,10 +198,17 @@ class Config(Section):
                 data["strategy"] = {"name": data["strategy"]}
             if isinstance(data.get("task"), str):
                 data["task"] = {"type": data["task"]}
+            if "tasks" in data:  # multi-task: `tasks` + `multitask` are one composite task
+                if "task" in data or "data" in data:
+                    raise ValueError("give either 'tasks' (multi-task) or 'task' and 'data'")
+                tasks, options = data.pop("tasks"), data.pop("multitask", None) or {}
+                data["task"] = {**options, "type": "multitask", "tasks": tasks}
         return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
+        if self.data is None and self.task.type != "multitask":
+            raise ValueError("missing required key 'data' (the training files)")
         if self.training.early_stopping_patience and not self.eval.each_epoch:
             raise ValueError("training.early_stopping_patience needs eval.each_epoch: true")
         return self

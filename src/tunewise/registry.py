@@ -80,6 +80,8 @@ TASKS: Registry[Any] = Registry(
         "generative_qa": "tunewise.tasks.generation.qa:GenerativeQATask",
         "summarization": "tunewise.tasks.generation.summarization:SummarizationTask",
         "translation": "tunewise.tasks.generation.translation:TranslationTask",
+        "preference": "tunewise.tasks.preference.task:PreferenceTask",
+        "multitask": "tunewise.multitask.task:MultiTask",  # config `tasks:` (several heads)
     },
 )
 

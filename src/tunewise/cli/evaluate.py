@@ -22,8 +22,14 @@ def eval_(
         str | None, typer.Option(help="Score this BASE model instead of a run (with --task).")
     ] = None,
     task: Annotated[
-        str | None, typer.Option(help="Task type for --model, e.g. instruction.")
+        str | None,
+        typer.Option(help="Task type for --model (e.g. instruction); with RUN: a multi-task head."),
     ] = None,
+    perturb: Annotated[
+        str | None,
+        typer.Option(help="Also score seeded perturbations: typos,synonyms,case,punctuation."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --perturb perturbations.")] = 42,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Config override for --model, e.g. model.max_length=512."),
@@ -45,8 +51,18 @@ def eval_(
         if model is not None:
             metrics = api.evaluate_base(model, task, data, output, set_ or [])
         else:
-            metrics = api.evaluate(run, data, output, trust_remote_code=trust_remote_code)
+            metrics = api.evaluate(
+                run,
+                data,
+                output,
+                trust_remote_code=trust_remote_code,
+                perturb=perturb,
+                seed=seed,
+                task=task,
+            )
     except TunewiseError as exc:
         fail(exc)
     shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    for kind, values in metrics.get("perturbed", {}).items():
+        shown[kind] = {k: v for k, v in values.items() if isinstance(v, (int, float))}
     typer.echo(json.dumps(shown, indent=2))

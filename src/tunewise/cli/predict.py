@@ -37,6 +37,7 @@ def predict(
     window: Annotated[
         int, typer.Option(help="Records read at a time and sorted by length into batches.")
     ] = 4096,
+    task: Annotated[str | None, typer.Option(help="The head to use, for a multi-task run.")] = None,
 ) -> None:
     """Predict for --text values or every record of --input: one output line per good input
     record, in input order, with its input line number as "line"."""
@@ -65,6 +66,7 @@ def predict(
                 window=window,
                 text_column=text_column,
                 trust_remote_code=trust_remote_code,
+                task=task,
             )
             if output:
                 done = f"{report['written']} predictions written to {output}"
@@ -74,7 +76,7 @@ def predict(
                     done += f" (resumed after input line {report['resumed_after']})"
                 typer.echo(done)
             return
-        predictor = api.load(run, trust_remote_code=trust_remote_code)
+        predictor = api.load(run, trust_remote_code=trust_remote_code, task=task)
         if text and len(text) == 1 and not output and hasattr(predictor.task, "generate"):
             predictor.stream(text[0])  # tokens are printed as they are generated
             typer.echo("")

@@ -47,7 +47,11 @@ class Predictor:
     """A trained model ready for inference: everything is rebuilt from the run's manifest."""
 
     def __init__(
-        self, run_dir: str | Path, device: str | None = None, trust_remote_code: bool = False
+        self,
+        run_dir: str | Path,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        task: str | None = None,
     ) -> None:
         import torch
 
@@ -67,12 +71,21 @@ class Predictor:
             raise TunewiseError(
                 f"{self.run_dir / 'tunewise.json'}: the task state is incomplete ({exc!r})."
             ) from None
+        if task is not None and not hasattr(self.task, "select") and task != self.task.name:
+            from tunewise.errors import ConfigError
+
+            raise ConfigError(
+                f"Run '{self.run_dir}' trained one task ({self.task.name}); a task name picks "
+                f"a head of a multi-task run only (got '{task}')."
+            )
         tokenizer = load_run_tokenizer(self.run_dir, self.config.model.trust_remote_code)
         built = assemble(self.config, self.task, tokenizer=tokenizer)
         load_trained(built.model, self.run_dir)
         self.model = built.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.eval()
         self.tokenizer = built.tokenizer
+        if hasattr(self.task, "select"):  # a multi-task run: serve the head named `task`
+            self.task, self.model, self.config = self.task.select(self.model, self.config, task)
 
     @classmethod
     def from_base(

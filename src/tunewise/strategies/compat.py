@@ -38,6 +38,48 @@ def check_compatible(strategy_cls: type, task_cls: type) -> None:
         )
 
 
+# -- training add-ons (issue 14): adversarial training, distillation, multi-task -------------------
+ADDONS = ("adversarial", "distill", "multitask")
+
+
+def addon_incompatible(addon: str, task_cls: type) -> str | None:
+    """Why the add-on cannot train tasks of `task_cls` (None: it can), from the task's traits."""
+    name = getattr(task_cls, "name", "")
+    if addon == "adversarial" and name == "preference":
+        return (
+            "an embedding perturbation would also reach DPO's reference pass, and preference "
+            "pairs differ in their answers, not their inputs"
+        )
+    if addon == "distill":
+        from tunewise.training.distill import UNSUPPORTED
+
+        return UNSUPPORTED.get(name)
+    if addon == "multitask" and getattr(task_cls, "generative", False):
+        return (
+            "multi-task learning shares one encoder backbone between task heads; generative "
+            "tasks train the whole language-model head of their own model"
+        )
+    return None
+
+
+def active_addons(cfg: Any) -> list[str]:
+    on = []
+    if cfg.training.adversarial is not None:
+        on.append("adversarial")
+    if getattr(cfg, "distill", None) is not None:
+        on.append("distill")
+    return on
+
+
+def check_addons(cfg: Any, task_cls: type) -> None:
+    """ConfigError naming the reason, before any model loads, if an add-on the config turns on
+    cannot train this task."""
+    for addon in active_addons(cfg):
+        reason = addon_incompatible(addon, task_cls)
+        if reason:
+            raise ConfigError(f"'{addon}' cannot train task '{task_cls.name}': {reason}.")
+
+
 def matrix() -> dict[str, Any]:
     """{"tasks": [...], "strategies": [...], "matrix": {strategy: {task: {compatible, reason}}},
     "unavailable_tasks": {task: error}} for every registered task and strategy."""
@@ -59,11 +101,19 @@ def matrix() -> dict[str, Any]:
         for t, task_cls in tasks.items():
             reason = cls.incompatible(task_cls)
             table[s][t] = {"compatible": reason is None, "reason": reason}
+    addons = {
+        a: {
+            t: {"compatible": (r := addon_incompatible(a, c)) is None, "reason": r}
+            for t, c in tasks.items()
+        }
+        for a in ADDONS
+    }
     out: dict[str, Any] = {
         "tasks": list(tasks),
         "strategies": strategy_names(),
         "summaries": summaries,
         "matrix": table,
+        "addons": addons,
     }
     if unavailable:
         out["unavailable_tasks"] = unavailable
@@ -88,6 +138,17 @@ def render(data: dict[str, Any]) -> str:
                     reasons.append(entry["reason"])
                 cells.append(f"no[{reasons.index(entry['reason']) + 1}]".ljust(c))
         lines.append(s.ljust(width) + "".join(cells))
+    for addon, row in data.get("addons", {}).items():
+        cells = []
+        for t, c in zip(tasks, cols, strict=True):
+            entry = row[t]
+            if entry["compatible"]:
+                cells.append("ok".ljust(c))
+            else:
+                if entry["reason"] not in reasons:
+                    reasons.append(entry["reason"])
+                cells.append(f"no[{reasons.index(entry['reason']) + 1}]".ljust(c))
+        lines.append(f"+{addon}"[: width - 1].ljust(width) + "".join(cells))
     lines.append("")
     lines += [f"[{i}] {r}" for i, r in enumerate(reasons, 1)]
     lines.append("")

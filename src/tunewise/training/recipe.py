@@ -95,7 +95,7 @@ def finetune(
         torch.set_num_threads(cfg.training.num_threads)
     with rank_run(cfg, overwrite, resume) as run:
         task: Task = TASKS.get(cfg.task.type)(cfg.task, cfg.data, cfg.model)
-        prepared = prepare_for_run(cfg)  # data.prepare: validate/clean/dedup/split first
+        prepared = prepare_for_run(cfg) if cfg.data else None  # data.prepare: clean/dedup/split
         try:
             return _train(cfg, task, prepared, run, callbacks)
         finally:
@@ -110,10 +110,17 @@ def _train(
 
     run_dir = run.work
     # 1. data, read and validated by the task (which learns its labels from train)
-    read = partial(_read_splits, prepared.config if prepared else cfg, task)
-    splits, sources = init_from.read_splits(cfg, task, read)  # continuing keeps parent's labels
+    if hasattr(task, "read_splits"):  # multi-task: every task's own files
+        splits, sources = task.read_splits(cfg)
+    else:
+        read = partial(_read_splits, prepared.config if prepared else cfg, task)
+        splits, sources = init_from.read_splits(cfg, task, read)  # continuing: parent's labels
     # `strategy: auto` becomes the advisor's top choice for this data (recorded in the manifest)
     cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
+    if cfg.distill:  # teacher run, task, labels and vocabulary checked before any model loads
+        from tunewise.training import distill_setup
+
+        distill_setup.check(cfg, task)
     # 2. base model + task head + strategy
     built = assemble(cfg, task)
     if cfg.training.gradient_checkpointing:
@@ -148,6 +155,8 @@ def _train(
     if prepared and main:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
+    if cfg.distill:  # the teacher's term in compute_loss (its logits cached first if asked)
+        trainer.distiller = distill_setup.make_distiller(cfg, trainer, run_dir / "checkpoints")
     # e.g. diff pruning's sparsity schedule, tune's pruning reporter
     for callback in [*built.strategy.callbacks(), *(callbacks or [])]:
         trainer.add_callback(callback)
@@ -191,6 +200,11 @@ def _train(
     training.update(gradient_checkpointing=cfg.training.gradient_checkpointing)
     training.update(world_size=distributed.world_size())
     weights = save_trained(model, run_dir) if main else {}
+    comparison = (  # student vs teacher: parameters, size, latency, metric
+        distill_setup.compare(cfg, task, model, built.tokenizer, splits, encoded, metrics, weights)
+        if cfg.distill and main
+        else None
+    )
     if main:
         built.tokenizer.save_pretrained(run_dir / "tokenizer")
         save_config(cfg, run_dir / "config.yaml")
@@ -228,9 +242,12 @@ def _train(
         **({"init_from": built.init_from} if built.init_from else {}),
         "config": cfg.to_dict(),
         "versions": package_versions(),
+        **({"distillation": comparison} if comparison else {}),
     }
     if main:
         _write_report(run_dir, task, trainer, manifest, metrics)
+        if comparison:
+            distill_setup.append_report(run_dir, comparison)
         shutil.rmtree(checkpoints, ignore_errors=True)
         (run_dir / "run.json").unlink(missing_ok=True)
         write_json(run_dir / MANIFEST, manifest)  # last: its presence marks a finished run
@@ -290,7 +307,9 @@ def _make_trainer(
         callbacks=callbacks,
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
-        loss_module=task.loss_module(model),
+        # distillation needs the model's logits; other runs may use the task's own loss
+        loss_module=None if cfg.distill else task.loss_module(model),
+        adversarial=cfg.training.adversarial,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(CompactProgress())

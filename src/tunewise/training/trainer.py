@@ -16,8 +16,11 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
 from tunewise.config import Config
+from tunewise.multitask.model import MultiTaskLogMixin
 from tunewise.training import distributed
+from tunewise.training.adversarial import AdversarialMixin
 from tunewise.training.batching import LengthGroupedBatchSampler
+from tunewise.training.distill import DistillMixin
 from tunewise.training.precision import precision_arguments
 
 # Fused AdamW: one kernel for the whole update. On this 2-core CPU it takes 11 ms per step for
@@ -31,15 +34,18 @@ OPTIMIZERS = {
 }
 
 
-class TunewiseTrainer(Trainer):
-    """Trainer whose dataloaders group examples by length (optionally under a token budget), and
-    whose loss may come from a task's loss module (e.g. causal LMs: answer positions only)."""
+class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer):
+    """Trainer whose dataloaders group examples by length (optionally under a token budget),
+    whose loss may come from a task's loss module (e.g. causal LMs: answer positions only), and
+    whose add-ons chosen from config hook in through mixins (adversarial training,
+    distillation, per-task losses)."""
 
     def __init__(
         self,
         *args: Any,
         max_tokens_per_batch: int | None = None,
         loss_module: Callable[..., torch.Tensor] | None = None,
+        adversarial: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -53,6 +59,7 @@ class TunewiseTrainer(Trainer):
             self.model_accepts_loss_kwargs = False
         self.max_tokens_per_batch = max_tokens_per_batch
         self.loss_module = loss_module
+        self.adversarial = adversarial
         self.real_tokens_seen = 0
         # Totals of the steps before a resume (from the checkpoint's seal), so the manifest
         # reports the whole run as an uninterrupted one would.
@@ -103,6 +110,8 @@ class TunewiseTrainer(Trainer):
         return {"final_train_loss": loss_sum / steps, "seconds": seconds}
 
     def _loader(self, dataset: Any, batch_size: int, training: bool) -> DataLoader:
+        if hasattr(dataset, "loader"):  # multi-task: batches of one task each, drawn by scheme
+            return self.accelerator.prepare(dataset.loader(self, batch_size, training))
         if distributed.world_size() > 1:
             return self._distributed_loader(dataset, batch_size, training)
         lengths = dataset["length"]
@@ -165,7 +174,7 @@ class TunewiseTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        if model.training:
+        if model.training and not self._adv_pass:  # an adversarial pass re-reads the batch
             self.real_tokens_seen += real_tokens(inputs)
         if self.loss_module is None or (return_outputs and not self.args.prediction_loss_only):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
