@@ -58,6 +58,8 @@ def fold_for_inference(predictor: Any) -> bool:
     from tunewise.registry import STRATEGIES
     from tunewise.strategies.base import Strategy
 
+    if predictor.task.needs_unmerged_adapters:  # e.g. DPO: its reference is adapters-off
+        return False
     strategy = STRATEGIES.get(predictor.config.strategy.name)(predictor.config.strategy)
     if type(strategy).merge is Strategy.merge:
         return False  # full, partial, frozen, BitFit: nothing to fold
@@ -65,6 +67,8 @@ def fold_for_inference(predictor: Any) -> bool:
         predictor.model = strategy.merge(predictor.model).eval()
     except TunewiseError:
         return False  # adapters, virtual tokens: they stay as trained
+    except AttributeError:
+        return False  # the strategy's wrapper is not at the top (a multi-task run's head)
     return True
 
 

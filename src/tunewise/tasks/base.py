@@ -32,6 +32,9 @@ class Task(ABC):
     token_level: ClassVar[bool] = False  # outputs aligned to input tokens (NER, extractive QA)
     generative: ClassVar[bool] = False  # trains/evaluates a language-model head on text
     supports_packing: ClassVar[bool] = False  # training.packing: a batch's examples in one row
+    # The task computes with the strategy's adapters switched off (DPO's reference model), so
+    # inference must not fold them into the weights.
+    needs_unmerged_adapters: ClassVar[bool] = False
     # Evaluate the untrained model on the validation split too, so the run records "before" next
     # to "after" (`loss_before`, `perplexity_before`...): LM tasks, whose base model already scores.
     evaluate_before_training: ClassVar[bool] = False

@@ -50,10 +50,14 @@ def _aside(run_dir: Path) -> Path:
 def input_paths(cfg: Config) -> dict[str, Path]:
     """Every file or directory the run reads, by the config key that names it."""
     found: dict[str, Path] = {}
-    for name in ("train", "validation", "test"):
-        spec = cfg.data.split(name)
-        if spec is not None:
-            found[f"data.{name}"] = Path(spec.path)
+    sections = {"data": cfg.data} if cfg.data is not None else {}
+    for task_name, sub in (getattr(cfg.task, "tasks", None) or {}).items():  # multi-task
+        sections[f"tasks.{task_name}.data"] = sub.data
+    for prefix, data in sections.items():
+        for name in ("train", "validation", "test"):
+            spec = data.split(name)
+            if spec is not None:
+                found[f"{prefix}.{name}"] = Path(spec.path)
     if Path(cfg.model.name).exists():
         found["model.name"] = Path(cfg.model.name)
     for section, key in (("model", "init_from"), ("training", "init_from"), (None, "init_from")):

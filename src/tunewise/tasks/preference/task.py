@@ -60,6 +60,7 @@ class PreferenceTask(GenerationTask):
     predict_fields = ("prompt",)
     # a pair is two rows scored against each other: packing them with other pairs breaks that
     supports_packing = False
+    needs_unmerged_adapters = True  # the DPO reference is the model with its adapters disabled
 
     def loss_module(self, model: nn.Module) -> None:
         return None  # the preference model computes its own (DPO / ORPO / SimPO) loss
