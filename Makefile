@@ -61,6 +61,19 @@ bench: setup
 	$(PY) benchmarks/sweep_sst2.py --train-samples 4000 --strategies full,frozen,lora,ia3,adapter,prompt_tuning,bitfit,partial
 	$(PY) benchmarks/sweep_sst2.py --case conll --train-samples 1000
 	$(PY) benchmarks/sweep_sst2.py --case instruction --train-samples 300
+	# held-out figures, speed and memory side by side, serving and inference, techniques, search
+	$(PY) benchmarks/sst2.py --held-out
+	$(PY) benchmarks/peft_speed.py
+	$(PY) benchmarks/sft_speed.py
+	$(PY) benchmarks/inference.py
+	$(PY) benchmarks/serve_load.py
+	$(PY) benchmarks/lifecycle.py
+	$(PY) benchmarks/adversarial.py
+	$(PY) benchmarks/distill.py
+	$(PY) benchmarks/multitask.py
+	$(PY) benchmarks/preference.py
+	$(PY) benchmarks/tune_bbc.py
+	$(PY) benchmarks/ddp.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

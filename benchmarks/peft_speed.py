@@ -23,15 +23,14 @@ import argparse
 import json
 import os
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from _children import report_child, run_children, vm_hwm_mb, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 SST2 = ROOT.parent / "shared" / "data" / "sst2"
-RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work" / "peft_speed"
 PEAK_FLOPS = 161e9
 N_PARAMS = 10.8e6
@@ -65,13 +64,6 @@ def report_half() -> Path:
         "".join(json.dumps({"text": r[text_key], "label": r["label"]}) + "\n" for r in picked)
     )
     return path
-
-
-def vm_hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def child(name: str, n_train: int) -> dict[str, Any]:
@@ -143,20 +135,12 @@ def main() -> None:
     args = parser.parse_args()
     n_train = 400 if args.quick else 4000
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, n_train)), flush=True)
+        report_child(child(args.child, n_train))
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = ["full", "lora", "frozen"] if args.quick else args.strategies.split(",")
     start = round(os.getloadavg()[0], 2)
-    runs = []
-    for name in names:
-        cmd = [sys.executable, __file__, "--child", name] + (["--quick"] if args.quick else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
-        runs.append(json.loads(line[len("RESULT ") :]))
-        print(json.dumps(runs[-1]), flush=True)
+    runs = run_children(__file__, names, ["--quick"] if args.quick else [])
     out = {
         "benchmark": "every strategy vs full fine-tuning, SST-2, minilm",
         "setup": (
@@ -165,14 +149,10 @@ def main() -> None:
             f"half of dev; {time.strftime('%Y-%m-%d')}"
         ),
         "quick": args.quick,
-        "load_average": {"start": start, "end": round(os.getloadavg()[0], 2)},
         "runs": runs,
     }
     stem = "peft_speed_quick" if args.quick else "peft_speed"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(out))
-    print(markdown(out))
+    write_results(stem, out, start, markdown)
 
 
 if __name__ == "__main__":

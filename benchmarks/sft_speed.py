@@ -21,24 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from _children import report_child, run_children, vm_hwm_mb, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca-en-demo" / "train.json"
-RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work" / "sft_speed"
 VARIANTS = ("hf_loss", "answer_loss", "packed", "lean")
-
-
-def vm_hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def child(variant: str, n_train: int, n_eval: int) -> dict[str, Any]:
@@ -125,19 +117,11 @@ def main() -> None:
     args = parser.parse_args()
     n_train, n_eval = (16, 8) if args.quick else (288, 100)
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, n_train, n_eval)), flush=True)
+        report_child(child(args.child, n_train, n_eval))
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     start_load = round(os.getloadavg()[0], 2)
-    runs = []
-    for variant in args.variants.split(","):
-        cmd = [sys.executable, __file__, "--child", variant] + (["--quick"] if args.quick else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            raise SystemExit(f"{variant} failed:\n{proc.stderr[-3000:]}")
-        runs.append(json.loads(line[len("RESULT ") :]))
-        print(json.dumps(runs[-1]), flush=True)
+    runs = run_children(__file__, args.variants.split(","), ["--quick"] if args.quick else [])
     out = {
         "benchmark": "smollm2-135m LoRA SFT on alpaca-en-demo: answer-position loss and packing",
         "setup": (
@@ -146,14 +130,10 @@ def main() -> None:
             f"{time.strftime('%Y-%m-%d')}"
         ),
         "quick": args.quick,
-        "load_average": {"start": start_load, "end": round(os.getloadavg()[0], 2)},
         "runs": runs,
     }
     stem = "sft_speed_quick" if args.quick else "sft_speed"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(out))
-    print(markdown(out))
+    write_results(stem, out, start_load, markdown)
 
 
 if __name__ == "__main__":
