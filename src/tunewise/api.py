@@ -318,15 +318,17 @@ def predict_file(
     progress: bool = True,
     text_column: str | None = None,
     trust_remote_code: bool = False,
+    task: str | None = None,
 ) -> dict[str, Any]:
     """Predictions for every record of a JSONL/CSV/TSV file, streamed in windows into `output`
     (one JSON line per good record, in order, with its input `line`; bad records to
     OUTPUT.rejects.jsonl); `resume` continues an interrupted output; `text_column` names the
-    field holding the text when it is not the run's. Returns the counts."""
+    field holding the text when it is not the run's; `task`: a multi-task run's head. Returns
+    the counts."""
     from tunewise.serving.batch_predict import fold_for_inference
     from tunewise.serving.batch_predict import predict_file as run
 
-    predictor = load(run_dir, trust_remote_code=trust_remote_code)
+    predictor = load(run_dir, trust_remote_code=trust_remote_code, task=task)
     fold_for_inference(predictor)  # LoRA / IA3 / diff pruning folded: fewer matmuls per batch
     return run(
         predictor, input, output, resume, batch_size, window, progress, text_column=text_column

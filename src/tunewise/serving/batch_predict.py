@@ -39,6 +39,7 @@ class Summary:
     resumed_after: int | None = None  # input line the job continued after (resume)
     output: str = ""
     rejects: str = ""
+    first_reject: str = ""  # "line N: reason" of the first rejected record
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -167,7 +168,7 @@ def predict_file(
             text_column,
         )
         bar.close()
-        return summary.as_dict()
+        return _checked(summary, source)
     out_path = Path(output)
     rej_path = rejects_path(out_path)
     if source.resolve() in (out_path.resolve(), rej_path.resolve()):
@@ -184,6 +185,18 @@ def predict_file(
     with out_path.open(mode, encoding="utf-8") as out, _LazyFile(rej_path, mode) as rejects:
         stream(predictor, items, out, rejects, summary, after, batch_size, window, bar, text_column)
     bar.close()
+    return _checked(summary, source)
+
+
+def _checked(summary: Summary, source: Path) -> dict[str, Any]:
+    """The counts; a file none of whose records could be predicted is an error, not a job that
+    went on (its rejects stay written)."""
+    if summary.rejected and not summary.written and summary.resumed_after is None:
+        raise TunewiseError(
+            f"No record of '{source}' could be predicted: all {summary.rejected} were rejected "
+            f"(first: {summary.first_reject}; all in {summary.rejects}). If the text is in another "
+            "field, name it with --text-column FIELD."
+        )
     return summary.as_dict()
 
 
@@ -256,6 +269,7 @@ def _flush(
             entry = {"line": item.line, "reason": item.reason, "record": raw[:1000]}
             rejects.write(json.dumps(entry, ensure_ascii=False) + "\n")
             summary.rejected += 1
+            summary.first_reject = summary.first_reject or f"line {item.line}: {item.reason}"
 
 
 def _predict_items(predictor: Any, items: list[Item], batch_size: int) -> dict[int, dict]:

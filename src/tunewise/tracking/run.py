@@ -10,6 +10,7 @@ run's own `tensorboard/` log dir. Only rank 0 tracks anything.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +49,16 @@ def final_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
 class Tracker:
     """Opens the chosen trackers' runs, then closes them with the final metrics and artifacts."""
 
-    def __init__(self, cfg: Any, run_dir: Path) -> None:
+    def __init__(self, cfg: Any, run_dir: Path, name: str | None = None) -> None:
+        """`run_dir`: where the run writes now (its work directory); `name`: the run's own name
+        (the final output directory's), which tracker runs are called by."""
         self.options = cfg.tracking
         self.run_dir = Path(run_dir)
         self.enabled = is_main_process()
         self.mlflow: Any = None
         self.wandb_run: Any = None
         self.params = flatten(cfg.to_dict(), "config")
-        self.name = self.options.run_name or self.run_dir.name
+        self.name = self.options.run_name or name or self.run_dir.name
 
     def start(self, extra_params: dict[str, Any] | None = None) -> Tracker:
         if not self.enabled:
@@ -125,8 +128,8 @@ class Tracker:
 
             run = self.wandb_run
             run.summary.update(values)
-            for f in files:
-                run.save(str(f), base_path=str(self.run_dir), policy="now")
+            for f in files:  # copies (not wandb.save's links): the work directory is renamed
+                shutil.copy2(f, Path(run.dir) / f.name)
             if self.options.log_run_dir:
                 artifact = wandb.Artifact(f"run-{run.id}", type="run_dir")
                 artifact.add_dir(str(self.run_dir))

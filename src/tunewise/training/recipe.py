@@ -151,7 +151,7 @@ def _train(
     distributed.barrier()
     from tunewise.tracking.run import Tracker
 
-    tracker = Tracker(cfg, run_dir).start({"tunewise.learning_rate": lr})
+    tracker = Tracker(cfg, run_dir, name=run.final.name).start({"tunewise.learning_rate": lr})
     if prepared and main:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
