@@ -185,3 +185,31 @@ def test_default_space_comes_from_the_strategy():
     assert "strategy.r" in lora
     full = STRATEGIES.get("full").default_search_space()
     assert "strategy.r" not in full and "training.batch_size" in full
+
+
+def test_storage_opening_retries_when_another_worker_creates_the_schema(tmp_path, monkeypatch):
+    """Two workers started together race to create the SQLite tables; the loser opens again."""
+    import optuna
+
+    from tunewise.tune import study
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(url: str, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise RuntimeError("(sqlite3.OperationalError) table studies already exists")
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(study.time, "sleep", lambda s: None)
+    storage, url = study.storage_for(None, tmp_path)
+    assert len(calls) == 2 and url.endswith("study.db") and storage is not None
+    calls.clear()
+    monkeypatch.setattr(
+        optuna.storages, "RDBStorage", lambda url, **kw: (_ for _ in ()).throw(ValueError("bad"))
+    )
+    from tunewise.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot be opened"):  # other errors are not retried
+        study.storage_for("sqlite:///x.db", tmp_path)

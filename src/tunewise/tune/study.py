@@ -58,9 +58,11 @@ def storage_for(url: str | None, out: Path) -> tuple[Any, str]:
         try:
             return optuna.storages.RDBStorage(url, **kwargs), url
         except Exception as exc:  # bad URL, missing driver, unreachable server
-            if attempt == 4 or "IntegrityError" not in repr(exc):
+            # workers started together race to create the schema (an IntegrityError, or
+            # SQLite's "table ... already exists"): the other one won, so open it again
+            raced = "IntegrityError" in repr(exc) or "already exists" in str(exc)
+            if attempt == 4 or not raced:
                 raise ConfigError(f"--storage '{url}' cannot be opened: {exc}") from None
-            # workers started together raced to create the schema: the other one won
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
 
