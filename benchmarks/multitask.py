@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import tunewise
-from _techniques import DATA, WORK, dir_bytes, sst2_files, timed, write_results
+from _techniques import DATA, WORK, conll_report_half, dir_bytes, sst2_files, timed, write_results
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     sst2 = sst2_files(64 if args.quick else None)
     conll = {
         "train": str(DATA / "conll2003" / "train.txt"),
-        "validation": str(DATA / "conll2003" / "valid.txt"),
+        "validation": conll_report_half(),
         "format": "conll",
     }
     tasks = {

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunewise.training.batching import LengthGroupedBatchSampler, pack_batches
+from tunewise.training.batching import LengthGroupedBatchSampler, grouped_batches, pack_batches
 
 lengths_st = st.lists(st.integers(min_value=1, max_value=300), min_size=0, max_size=200)
 seed_st = st.one_of(st.none(), st.integers(min_value=0, max_value=2**32 - 1))
@@ -168,8 +169,8 @@ def sampler_lengths() -> list[int]:
     return [(i * 37) % 50 + 1 for i in range(96)]
 
 
-def test_shuffled_epochs_reorder_the_same_batches():
-    sampler = LengthGroupedBatchSampler(sampler_lengths(), 8, seed=3)
+def test_global_grouping_reorders_the_same_batches_each_epoch():
+    sampler = LengthGroupedBatchSampler(sampler_lengths(), 8, seed=3, grouping="global")
     first = list(sampler)
     second = list(sampler)  # the epoch advances on its own
     assert len(first) == 12
@@ -212,8 +213,8 @@ def test_unshuffled_sampler_yields_sorted_batches_every_time():
 def test_sampler_len_is_the_number_of_batches(max_tokens, expected):
     lengths = sampler_lengths()
     sampler = LengthGroupedBatchSampler(lengths, 8, max_tokens=max_tokens, seed=1)
-    want = len(pack_batches(lengths, 8, max_tokens=max_tokens, seed=1))
-    assert len(sampler) == want == len(list(sampler))
+    want = len(grouped_batches(lengths, 8, max_tokens, seed=1))
+    assert len(sampler) == want == len(list(sampler)) == len(list(sampler))
     if expected is not None:
         assert len(sampler) == expected
 
@@ -228,3 +229,82 @@ def test_sampler_works_as_a_dataloader_batch_sampler():
     seen = torch.cat([batch[0] for batch in loader]).tolist()
     assert sorted(seen) == list(range(len(lengths)))
     assert len(loader) == 12
+
+
+# ------------------------------------------------------------------ grouping (window/global/none)
+
+grouping_st = st.sampled_from(["window", "global", "none"])
+
+
+@FAST
+@given(
+    lengths=lengths_st,
+    batch_size=st.integers(1, 40),
+    max_tokens=st.one_of(st.none(), st.integers(1, 2000)),
+    seed=st.integers(0, 2**32 - 1),
+    grouping=grouping_st,
+)
+def test_every_grouping_covers_each_example_once_within_limits(
+    lengths, batch_size, max_tokens, seed, grouping
+):
+    batches = grouped_batches(lengths, batch_size, max_tokens, seed, grouping)
+    assert sorted(flat(batches)) == list(range(len(lengths)))
+    assert all(batches)
+    for b in batches:
+        assert len(b) <= batch_size or max_tokens
+        if max_tokens:
+            assert len(b) == 1 or padded(b, lengths) <= max_tokens
+
+
+@FAST
+@given(lengths=lengths_st, batch_size=st.integers(1, 40), grouping=grouping_st)
+def test_fixed_count_batches_do_not_depend_on_the_seed_in_number(lengths, batch_size, grouping):
+    counts = {len(grouped_batches(lengths, batch_size, None, s, grouping)) for s in (0, 1, 2)}
+    assert counts == {-(-len(lengths) // batch_size)} or not lengths
+
+
+def test_window_grouping_pads_little_but_keeps_batches_random():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 120, size=4000).tolist()
+    window = grouped_batches(lengths, 16, None, 0, "window")
+    glob = grouped_batches(lengths, 16, None, 0, "global")
+    none = grouped_batches(lengths, 16, None, 0, "none")
+    pad = {
+        k: sum(padded(b, lengths) for b in v) / sum(lengths)
+        for k, v in {"window": window, "global": glob, "none": none}.items()
+    }
+    assert pad["global"] <= pad["window"] < 1.15 < pad["none"]
+
+    # Under `global` a batch holds one narrow band of lengths drawn from the whole set; under
+    # `window` its band comes from a random window, so a batch mixes more lengths, and another
+    # seed gives other batches.
+    def spread(batches: list[list[int]]) -> float:
+        return float(
+            np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+        )
+
+    assert spread(glob) < 0.5 < spread(window)
+    other = grouped_batches(lengths, 16, None, 1, "window")
+    same = {frozenset(b) for b in window} & {frozenset(b) for b in other}
+    assert len(same) < len(window) // 10
+
+
+def test_sampler_regroups_fixed_count_batches_every_epoch_with_a_stable_length():
+    lengths = np.random.default_rng(3).integers(1, 60, size=500).tolist()
+    sampler = LengthGroupedBatchSampler(lengths, 8, seed=5)
+    epochs = [list(sampler) for _ in range(3)]
+    assert {len(e) for e in epochs} == {len(sampler)}
+    for e in epochs:
+        assert sorted(flat(e)) == list(range(500))
+    sets = [{frozenset(b) for b in e} for e in epochs]
+    assert len(sets[0] & sets[1]) < len(sets[0]) // 4
+    # `global` keeps its batches and only reorders them
+    fixed = LengthGroupedBatchSampler(lengths, 8, seed=5, grouping="global")
+    a, b = list(fixed), list(fixed)
+    assert a != b and {frozenset(x) for x in a} == {frozenset(x) for x in b}
+
+
+def test_token_budget_batches_keep_their_count_across_epochs():
+    lengths = np.random.default_rng(4).integers(1, 60, size=300).tolist()
+    sampler = LengthGroupedBatchSampler(lengths, 64, max_tokens=256, seed=1)
+    assert len(list(sampler)) == len(list(sampler)) == len(sampler)

@@ -19,7 +19,7 @@ import yaml
 
 from conftest import toy_config
 from tunewise.config import load_config
-from tunewise.training.batching import LengthGroupedBatchSampler, pack_batches
+from tunewise.training.batching import LengthGroupedBatchSampler, grouped_batches
 from tunewise.training.recipe import finetune
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -53,7 +53,7 @@ def test_sampler_gives_every_example_to_exactly_one_rank_per_epoch(world, max_to
     first, second = list(samplers[0]), list(samplers[0])
     assert first != second
     if max_tokens is None and world == 2:
-        single = {frozenset(b) for b in pack_batches(lengths, 8, None, seed=7)}
+        single = {frozenset(b) for b in grouped_batches(lengths, 8, None, seed=7)}
         fresh = [
             LengthGroupedBatchSampler(lengths, 4, seed=7, num_replicas=2, rank=r) for r in (0, 1)
         ]

@@ -122,6 +122,9 @@ class TrainingConfig(Section):
     # Token budget per batch (padded tokens): batches of short examples get more of them, which
     # keeps the matrix units fed. None: fixed-count batches of `batch_size`, grouped by length.
     max_tokens_per_batch: int | None = Field(None, gt=0)
+    # How batches group examples of similar length: window (HF's group_by_length: random batches,
+    # little padding), global (least padding, same-length batches), none (random, most padding).
+    length_grouping: Literal["window", "global", "none"] = "window"
     gradient_accumulation_steps: int = Field(1, gt=0)  # batches summed per optimizer step
     learning_rate: float | None = Field(None, gt=0)  # None: the strategy's own default
     optimizer: Literal["adamw", "adam", "sgd", "sgd_momentum"] = "adamw"  # optimizer of what trains

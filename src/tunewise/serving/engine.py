@@ -32,7 +32,15 @@ class Engine:
     def __init__(
         self, run_dir: str | Path, device: str | None = None, trust_remote_code: bool = False
     ) -> None:
+        import datasets
+
+        from tunewise.serving.batch_predict import fold_for_inference
+
         self.predictor = Predictor(run_dir, device=device, trust_remote_code=trust_remote_code)
+        # A server only predicts: LoRA / IA3 / diff pruning folded into the weights skip their
+        # extra matmuls on every request (same outputs within float rounding, as `predict`).
+        self.folded = fold_for_inference(self.predictor)
+        datasets.disable_progress_bars()  # no "tokenizing" bar in the server log per request
         self.run_dir = str(run_dir)
         self.task = self.predictor.task
         self.task_name: str = self.predictor.config.task.type

@@ -23,7 +23,7 @@ from tunewise.strategies.auto import resolve_auto
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
 from tunewise.training import distributed, init_from
-from tunewise.training.batching import pack_batches
+from tunewise.training.batching import grouped_batches
 from tunewise.training.rundir import StagedRun, rank_run
 from tunewise.training.trainer import check_metric, close_writers
 
@@ -74,7 +74,9 @@ def _planned_steps(cfg: Config, lengths: list[int]) -> int:
         return t.max_steps
     world = distributed.world_size()  # one step trains a batch on every rank
     budget = t.max_tokens_per_batch * world if t.max_tokens_per_batch else None
-    batches = len(pack_batches(lengths, t.batch_size * world, budget))
+    batches = len(
+        grouped_batches(lengths, t.batch_size * world, budget, cfg.seed, t.length_grouping)
+    )
     return max(1, int(np.ceil(batches / t.gradient_accumulation_steps * t.epochs)))
 
 
@@ -307,6 +309,7 @@ def _make_trainer(
         callbacks=callbacks,
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
+        length_grouping=cfg.training.length_grouping,
         # distillation needs the model's logits; other runs may use the task's own loss
         loss_module=None if cfg.distill else task.loss_module(model),
         adversarial=cfg.training.adversarial,

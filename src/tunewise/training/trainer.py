@@ -44,6 +44,7 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer
         self,
         *args: Any,
         max_tokens_per_batch: int | None = None,
+        length_grouping: str = "window",
         loss_module: Callable[..., torch.Tensor] | None = None,
         adversarial: Any = None,
         **kwargs: Any,
@@ -58,6 +59,7 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer
             # `num_items_in_batch` (under DDP the loss and gradients would double).
             self.model_accepts_loss_kwargs = False
         self.max_tokens_per_batch = max_tokens_per_batch
+        self.length_grouping = length_grouping
         self.loss_module = loss_module
         self.adversarial = adversarial
         self.real_tokens_seen = 0
@@ -124,6 +126,7 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer
             self.max_tokens_per_batch if training else None,
             shuffle=training,
             seed=self.args.seed,
+            grouping=self.length_grouping,
         )
         loader = DataLoader(
             dataset,
@@ -150,6 +153,7 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer
             seed=self.args.seed,
             num_replicas=distributed.world_size(),
             rank=distributed.rank(),
+            grouping=self.length_grouping,
         )
         dataset = self._remove_unused_columns(dataset, description="training")
         return DataLoaderShard(
