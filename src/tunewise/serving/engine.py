@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tunewise.errors import TunewiseError
+from tunewise.serving.fields import check_records
 from tunewise.serving.predictor import Predictor
 from tunewise.serving.problems import RequestError
 
@@ -78,6 +79,7 @@ class Engine:
         """Inputs the task can predict from (texts or records), and whether they hold text pairs;
         RequestError 422 naming `inputs[i].field` otherwise."""
         if self.task_name not in TEXT_TASKS:
+            check_records(self.task_name, self.task.options, inputs)  # names inputs[i].field
             try:  # these tasks check their records themselves, naming input and field
                 self.task.records_to_dataset(inputs)
             except TunewiseError as exc:
