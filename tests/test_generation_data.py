@@ -140,6 +140,29 @@ def test_flat_qa_answers_in_every_shape(tmp_path):
         read_qa(write(tmp_path / "bad.jsonl", [{"question": "q", "context": "c"}]))
 
 
+def test_both_qa_tasks_tell_squad_from_flat_records_the_same_way(tmp_path):
+    """One `qa_source` decides for extractive and generative QA: SQuAD by the JSON's structure
+    (whatever the extension or the first KiBs say), flat records otherwise; bad files are
+    DataErrors, not tracebacks."""
+    from tunewise.tasks.extractive_qa.squad import read_qa as read_extractive
+
+    context = "Paris is in France."
+    qa = {"id": "q1", "question": "Where?", "answers": [{"text": "France", "answer_start": 12}]}
+    squad = {"title": "x" * 5000, "paragraphs": [{"context": context, "qas": [qa]}]}
+    path = tmp_path / "squad.txt"
+    path.write_text(json.dumps({"data": [squad]}), encoding="utf-8")
+    assert read_qa(path, "json")[0]["answers"] == ["France"]
+    assert read_extractive(path, "json")[0]["answers"]["answer_start"] == [12]
+    flat = [{"question": "Where?", "context": context, "answers": ["France"]}]
+    assert read_qa(write(tmp_path / "flat.json", flat), "squad")[0]["answers"] == ["France"]
+    for bad, message in ((tmp_path / "missing.json", "does not exist"), (tmp_path, "directory")):
+        with pytest.raises(DataError, match=message):
+            read_qa(bad, "squad")
+    (tmp_path / "latin1.json").write_bytes(b'[{"question": "caf\xe9"}]')
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_qa(tmp_path / "latin1.json")
+
+
 # -- metrics -------------------------------------------------------------------------------------
 
 

@@ -8,25 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
+from cli_helpers import cli, failure
 from conftest import sentiment_records, toy_config, write_jsonl
-from tunewise.cli import app
 from tunewise.data.readers import read_records
-
-
-def cli(*args) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output
-
-
-def failure(*args) -> str:
-    code, output = cli(*args)
-    assert code == 2, output
-    assert "error: " in output
-    return output
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import save_file
-from typer.testing import CliRunner
 
+from cli_helpers import cli, failure
 from conftest import sentiment_records, toy_config, write_jsonl
 from tunewise.api import finetune, load
 from tunewise.artifacts import MANIFEST, WEIGHTS
-from tunewise.cli import app
 from tunewise.errors import TunewiseError
 
 
@@ -36,20 +35,6 @@ def run(trained, tmp_path) -> Path:
     copy = tmp_path / "run"
     shutil.copytree(trained / "run", copy)
     return copy
-
-
-def cli(*args) -> tuple[int, str]:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output
-
-
-def failure(*args) -> str:
-    code, output = cli(*args)
-    assert code == 2, output
-    assert "error: " in output
-    return output
 
 
 def test_an_empty_weights_file_is_refused_naming_the_missing_tensors(run):

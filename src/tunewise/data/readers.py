@@ -2,10 +2,12 @@
 record readers that remember line numbers.
 
 Two ways in share everything here: `read_records` (stdlib parsers, every error names the file
-and line; the tasks read their splits with it) and `tunewise.data.load.load_source` (the same
-formats through `datasets`' Arrow builders, memory-mapped, for `data prepare`). Both detect the
-format with `detect_format`, check the path with `require_file`, parse JSON lists with
-`json_list` and name undecodable bytes by line with `bad_utf8_lines`.
+and line; the tasks read their splits with it; its line reader `iter_lines` can also hand bad
+lines back instead of raising, which is how `predict --input` turns them into rejects) and
+`tunewise.data.load.load_source` (the same formats through `datasets`' Arrow builders,
+memory-mapped, for `data prepare`). Both detect the format with `detect_format`, check the path
+with `require_file`, parse JSON lists with `json_list` and name undecodable bytes by line with
+`bad_utf8_lines`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tunewise.errors import DataError
 
@@ -136,9 +139,12 @@ def read_records(path: str | Path, fmt: str | None = "auto") -> list[tuple[int, 
             f"{', '.join(FORMATS)} (conll and squad belong to token_classification and "
             "extractive_qa)."
         )
-    reader = {"jsonl": _jsonl, "json": _json, "csv": _delimited, "tsv": _delimited}[fmt]
     try:
-        records = list(reader(path, "\t" if fmt == "tsv" else ","))
+        if fmt == "json":
+            records = list(_json(path))
+        else:
+            items = iter_lines(path, fmt, on_error="raise")
+            records = [(item.line, item.record) for item in items if item.record is not None]
     except UnicodeDecodeError:
         raise utf8_error(path) from None
     except csv.Error as exc:
@@ -148,41 +154,81 @@ def read_records(path: str | Path, fmt: str | None = "auto") -> list[tuple[int, 
     return records
 
 
-def _jsonl(path: Path, _: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig") as fh:
+@dataclass
+class Item:
+    """One record of a line format: its line number, the record, or why the line is none."""
+
+    line: int
+    record: dict[str, Any] | None = None
+    reason: str | None = None
+    raw: str = ""
+
+
+def iter_lines(
+    path: Path, fmt: str, on_error: Literal["raise", "yield"] = "raise"
+) -> Iterator[Item]:
+    """The records of a JSONL, CSV or TSV file one at a time, with their file line numbers
+    (hand-written over the stdlib parsers: `datasets`' loaders do not keep line numbers).
+
+    on_error "raise": a bad line is a DataError naming the file and line, and bytes that are not
+    UTF-8 raise UnicodeDecodeError. "yield": a bad line is an Item with the reason and the raw
+    line, and undecodable bytes read as U+FFFD, so a long job goes on past them.
+    """
+    keep_going = on_error == "yield"
+    errors = "replace" if keep_going else "strict"
+    if fmt == "jsonl":
+        yield from _jsonl(path, keep_going, errors)
+    elif fmt in ("csv", "tsv"):
+        yield from _delimited(path, "\t" if fmt == "tsv" else ",", keep_going, errors)
+    else:
+        raise ValueError(f"iter_lines reads jsonl, csv or tsv, not {fmt!r}")
+
+
+def _jsonl(path: Path, keep_going: bool, errors: str) -> Iterator[Item]:
+    with path.open(encoding="utf-8-sig", errors=errors) as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {line_no}: not valid JSON ({exc.msg}).") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}, line {line_no}: expected a JSON object, got {record!r}.")
-            yield line_no, record
+                reason = f"not valid JSON ({exc.msg})"
+            else:
+                if isinstance(record, dict):
+                    yield Item(line_no, record)
+                    continue
+                # An error shows the value; a yielded reason its type (the raw line goes with it).
+                got = type(record).__name__ if keep_going else repr(record)
+                reason = f"expected a JSON object, got {got}"
+            if not keep_going:
+                raise DataError(f"{path}, line {line_no}: {reason}.")
+            yield Item(line_no, reason=reason, raw=line.rstrip("\n"))
 
 
-def _json(path: Path, _: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for index, record in enumerate(json_list(path)):
         if not isinstance(record, dict):
             raise DataError(f"{path}, record {index}: expected an object, got {record!r}.")
         yield index, record
 
 
-def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: Excel's byte-order mark
+def _delimited(path: Path, delimiter: str, keep_going: bool, errors: str) -> Iterator[Item]:
+    # -sig: Excel's byte-order mark
+    with path.open(encoding="utf-8-sig", errors=errors, newline="") as fh:
         # TSV files (GLUE style) use quote characters as text, so they are not parsed as quoting.
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         reader = csv.DictReader(fh, delimiter=delimiter, quoting=quoting)
         if not reader.fieldnames:
             return
         for record in reader:
-            if None in record:
-                raise DataError(
-                    f"{path}, line {reader.line_num}: more fields than the header's "
-                    f"{len(reader.fieldnames)} ({', '.join(reader.fieldnames)})."
-                )
-            yield reader.line_num, record
+            if None not in record:
+                yield Item(reader.line_num, dict(record))
+                continue
+            reason = f"more fields than the header's {len(reader.fieldnames)}"
+            if not keep_going:
+                names = ", ".join(reader.fieldnames)
+                raise DataError(f"{path}, line {reader.line_num}: {reason} ({names}).")
+            yield Item(reader.line_num, reason=reason, raw=str(record[None])[:200])
 
 
 def where(path: str | Path, number: int) -> str:

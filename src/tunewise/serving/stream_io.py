@@ -1,29 +1,17 @@
 """Reading inputs record by record and finding where an interrupted output stopped, for
-`batch_predict` (hand-written: the stdlib parsers stream and let each record keep its line
-number, which `datasets`' loaders do not)."""
+`batch_predict`. The line formats are read by `tunewise.data.readers.iter_lines`, which keeps
+each record's line number and, here, turns a bad line into a reject instead of an error."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from tunewise.data.readers import detect_format
+from tunewise.data.readers import Item, detect_format, iter_lines, read_records
 from tunewise.errors import DataError
-
-
-@dataclass
-class Item:
-    """One input record: its line number, the record, or why it cannot be used."""
-
-    line: int
-    record: dict[str, Any] | None = None
-    reason: str | None = None
-    raw: str = ""
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -32,48 +20,13 @@ def iter_items(path: Path, fmt: str | None = "auto") -> Iterator[Item]:
     if not path.is_file():
         raise DataError(f"Input file '{path}' does not exist (looked from {Path.cwd()}).")
     fmt = detect_format(path, fmt)
-    if fmt == "jsonl":
-        yield from _jsonl(path)
-    elif fmt in ("csv", "tsv"):
-        yield from _delimited(path, "\t" if fmt == "tsv" else ",")
+    if fmt in ("jsonl", "csv", "tsv"):
+        yield from iter_lines(path, fmt, on_error="yield")  # bad lines become rejects
     elif fmt == "json":
-        from tunewise.data.readers import read_records
-
         for index, record in read_records(path, "json"):
             yield Item(index, record)
     else:
         raise DataError(f"{path}: predict reads JSONL, CSV, TSV or JSON files, not '{fmt}'.")
-
-
-def _jsonl(path: Path) -> Iterator[Item]:
-    with path.open(encoding="utf-8-sig", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Item(number, reason=f"not valid JSON ({exc.msg})", raw=line.rstrip("\n"))
-                continue
-            if not isinstance(record, dict):
-                reason = f"expected a JSON object, got {type(record).__name__}"
-                yield Item(number, reason=reason, raw=line.rstrip("\n"))
-                continue
-            yield Item(number, record)
-
-
-def _delimited(path: Path, delimiter: str) -> Iterator[Item]:
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
-        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-        reader = csv.DictReader(fh, delimiter=delimiter, quoting=quoting)
-        if not reader.fieldnames:
-            return
-        for record in reader:
-            if None in record:
-                reason = f"more fields than the header's {len(reader.fieldnames)}"
-                yield Item(reader.line_num, reason=reason, raw=str(record[None])[:200])
-                continue
-            yield Item(reader.line_num, dict(record))
 
 
 def count_records(path: Path) -> int | None:

@@ -34,18 +34,29 @@ def read_qa(
 ) -> list[dict[str, Any]]:
     """Questions of a SQuAD JSON file, a JSON list of flat records, or JSONL (by `fmt`)."""
     path = Path(path)
-    require_file(path)
-    fmt = "json" if fmt == "squad" else detect_format(path, fmt)
-    if fmt == "json":
-        data = _load_json(path)
-        if is_squad(data):
-            return read_squad_json(path, labelled=labelled, answer_policy=answer_policy, data=data)
+    fmt, data = qa_source(path, fmt)
+    if fmt == "squad":
+        return read_squad_json(path, labelled=labelled, answer_policy=answer_policy, data=data)
     if fmt not in ("json", "jsonl"):
         raise DataError(
             f"{path}: question answering reads SQuAD JSON or JSONL, not {fmt}. "
             "Set data.format to squad (or jsonl)."
         )
     return read_qa_records(path, fmt, labelled=labelled, answer_policy=answer_policy)
+
+
+def qa_source(path: Path, fmt: str | None = "auto") -> tuple[str, Any]:
+    """What a question-answering file holds, for both QA tasks: ("squad", its parsed JSON) for
+    SQuAD JSON (articles with paragraphs), else (its record format, None) for flat question
+    records, which each task reads its own way. A JSON file (format json or squad, or a .json
+    file under auto) is SQuAD when `is_squad` says so, and otherwise a list of flat records."""
+    require_file(path)
+    fmt = "json" if fmt == "squad" else detect_format(path, fmt)
+    if fmt == "json":
+        data = _load_json(path)
+        if is_squad(data):
+            return "squad", data
+    return fmt, None
 
 
 def read_squad_json(

@@ -9,7 +9,8 @@ Formats:
 - instruction: `instruction`, optional `input`, `output` (Alpaca; JSON list or JSONL);
 - chat: `messages` [{role, content}] (OpenAI style) or ShareGPT `conversations` [{from, value}];
 - qa: `question`, `context`, `answers` (list of strings or SQuAD answer dicts) or `answer`;
-  SQuAD JSON ({"data": [{"paragraphs": [{"context", "qas": [...]}]}]}) is flattened;
+  SQuAD JSON ({"data": [{"paragraphs": [{"context", "qas": [...]}]}]}) is told apart and read
+  by the extractive-QA reader (`qa_source`, `read_squad_json`), then flattened;
 - pairs: any two text fields, e.g. `document`/`summary` or `source`/`target`.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from tunewise.data.readers import read_records
 from tunewise.errors import DataError
+from tunewise.tasks.extractive_qa.squad import qa_source, read_squad_json
 
 Row = dict[str, Any]
 ROLES = ("system", "user", "assistant")
@@ -226,26 +228,17 @@ def read_qa(
     labelled: bool = True,
 ) -> list[Row]:
     """Flat QA records, or a SQuAD JSON file flattened to one row per question."""
-    if fmt == "squad" or (fmt in (None, "auto", "json") and _looks_like_squad(Path(path))):
-        return _squad_rows(Path(path), labelled)
-    return read_rows(path, qa_row, None if fmt == "squad" else fmt, fields, labelled)
+    fmt, data = qa_source(Path(path), fmt)
+    if fmt == "squad":
+        return _squad_rows(Path(path), labelled, data)
+    return read_rows(path, qa_row, fmt, fields, labelled)
 
 
-def _looks_like_squad(path: Path) -> bool:
-    if path.suffix.lower() != ".json" or not path.is_file():
-        return False
-    with path.open(encoding="utf-8-sig") as fh:
-        head = fh.read(4096)
-    return '"paragraphs"' in head or ('"data"' in head and '"qas"' in head)
-
-
-def _squad_rows(path: Path, labelled: bool) -> list[Row]:
+def _squad_rows(path: Path, labelled: bool, data: Any) -> list[Row]:
     """SQuAD v1.1/v2.0 JSON through the extractive-QA reader (`tasks/extractive_qa/squad.py`), so
     both QA routes read and validate a file the same way; `line` is the question's running index."""
-    from tunewise.tasks.extractive_qa.squad import read_squad_json
-
     rows: list[Row] = []
-    for i, rec in enumerate(read_squad_json(path, labelled=labelled)):
+    for i, rec in enumerate(read_squad_json(path, labelled=labelled, data=data)):
         answers = list(rec["answers"]["text"]) if labelled else []
         rows.append(
             {
