@@ -204,13 +204,13 @@ def hf_child(spec: dict[str, Any]) -> dict[str, Any]:
 # -- the parent -----------------------------------------------------------------------------
 
 
-def plan(parts: list[str], seeds: list[int]) -> list[dict[str, Any]]:
+def plan(parts: list[str], seeds: list[int], groupings: list[str]) -> list[dict[str, Any]]:
     """Every run: (part, side, grouping, lr, batch, seed). lr/batch None: that side's default."""
     runs = []
     for seed in seeds:
         if "same" in parts:
             runs.append({"part": "same", "side": "hf", "grouping": "none", "lr": 3e-4, "batch": 16})
-            for grouping in ("window", "global", "none"):
+            for grouping in groupings:
                 runs.append(
                     {
                         "part": "same",
@@ -294,6 +294,9 @@ def main() -> None:
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--parts", default="same,defaults")
     ap.add_argument("--seeds", default="42,1,7")
+    ap.add_argument(
+        "--groupings", default="window,global", help="tunewise's length groupings in part `same`"
+    )
     ap.add_argument("--train-sentences", type=int, default=2000)
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
@@ -309,9 +312,17 @@ def main() -> None:
     n_train = 64 if args.quick else args.train_sentences
     files = prepare(n_train, args.split_seed, args.quick)
     runs = []
-    for spec in plan(args.parts.split(","), [int(s) for s in args.seeds.split(",")]):
+    seeds = [int(s) for s in args.seeds.split(",")]
+    done = WORK / ("done-quick" if args.quick else "done")  # finished runs: a rerun skips them
+    done.mkdir(parents=True, exist_ok=True)
+    for spec in plan(args.parts.split(","), seeds, args.groupings.split(",")):
         spec |= files
+        cached = done / f"{spec['name']}.json"
+        if cached.is_file():
+            runs.append(json.loads(cached.read_text()))
+            continue
         runs += run_children(__file__, [spec["name"]], ["--spec", json.dumps(spec)])
+        cached.write_text(json.dumps(runs[-1]))
     out = {
         "command": "python benchmarks/ner_vs_hf.py " + " ".join(sys.argv[1:]),
         "n_train": n_train,

@@ -4,6 +4,11 @@
     python benchmarks/sweep_sst2.py --train-samples 500      # the small-data regime
     python benchmarks/sweep_sst2.py --case conll             # CoNLL-2003 NER (if the task exists)
     python benchmarks/sweep_sst2.py --case instruction       # smollm2-135m on the alpaca demo
+    python benchmarks/sweep_sst2.py --case bbc --train-samples 1000   # out of sample (below)
+
+`--case bbc` is the advisor's out-of-sample check: BBC News topic classification (5 classes, long
+news texts cut to 128 tokens), a dataset and a text length the advisor's priors were never
+calibrated on; the split is tune_bbc.py's (seeded, stratified), ranked on its validation part.
 
 Writes benchmarks/results/sweep_<case>[_<n>].{json,md} and the sweep's plots beside them. The
 sweep itself is resumable: entries already finished under benchmarks/work/ are not re-run (pass
@@ -54,6 +59,16 @@ def case_config(case: str, train_samples: int, max_tokens: int) -> tuple[dict, s
             },
         }
         training["epochs"] = 3  # NER needs more than one pass at this size (reference notes)
+    elif case == "bbc":
+        from tune_bbc import WORK as BBC_WORK  # benchmarks/ is on sys.path
+        from tune_bbc import split
+
+        paths = split(BBC_WORK / "full")
+        cfg = {
+            "model": {"name": "minilm", "max_length": 128},
+            "task": {"type": "classification"},
+            "data": {"train": paths["train"], "validation": paths["validation"]},
+        }
     elif case == "instruction":
         cfg = {
             "model": {"name": "smollm2-135m", "max_length": 256},
@@ -76,7 +91,7 @@ def case_config(case: str, train_samples: int, max_tokens: int) -> tuple[dict, s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--case", choices=["sst2", "conll", "instruction"], default="sst2")
+    ap.add_argument("--case", choices=["sst2", "conll", "instruction", "bbc"], default="sst2")
     ap.add_argument("--train-samples", type=int, default=4000)
     ap.add_argument("--strategies", default=None, help=f"default: {ALL}")
     ap.add_argument("--max-tokens", type=int, default=2048, help="token budget per batch")
@@ -127,7 +142,9 @@ def main() -> None:
         "rank_correlation_advisor_vs_measured": agreement,
         "scale": {
             "train_samples": args.train_samples,
-            "validation": "full dev set",
+            "validation": "tune_bbc.py's validation split"
+            if args.case == "bbc"
+            else "full dev set",
             "epochs": cfg["training"]["epochs"],
             "max_tokens_per_batch": cfg["training"].get("max_tokens_per_batch"),
         },

@@ -1,7 +1,8 @@
 """`tunewise tune` vs tunewise's defaults on data no default was chosen on: BBC News 5-way topic
 classification (title + body → category) with minilm + LoRA.
 
-    python benchmarks/tune_bbc.py            # 20-trial study with median pruning (hours on 2 cores)
+    python benchmarks/tune_bbc.py            # 20-trial study with median pruning (~25 min, 2 cores)
+    python benchmarks/tune_bbc.py --train-samples 0 --max-length 256 --epochs 3  # all (hours)
     python benchmarks/tune_bbc.py --quick    # smoke: 3 trials on 64 examples
 
 The 1,800 shared records are split once (seeded, stratified by topic) into train / validation /
@@ -56,12 +57,16 @@ def split(work: Path, seed: int = 13) -> dict[str, str]:
     return paths
 
 
-def base_config(paths: dict[str, str], quick: bool, out: Path) -> dict:
-    training = {"epochs": 1 if quick else 3, "num_threads": 2}
+def base_config(paths: dict[str, str], quick: bool, out: Path, args: argparse.Namespace) -> dict:
+    """The same budget for the defaults run and every trial: `--train-samples` of the training
+    split (0: all 1,260), `--epochs` passes, texts cut to `--max-length` tokens."""
+    training = {"epochs": 1 if quick else args.epochs, "num_threads": 2}
+    if args.train_samples and not quick:
+        training["max_train_samples"] = args.train_samples
     if quick:
         training.update(max_train_samples=64, max_eval_samples=32, batch_size=16)
     return {
-        "model": {"name": "minilm", "max_length": 64 if quick else 256},
+        "model": {"name": "minilm", "max_length": 64 if quick else args.max_length},
         "task": {"type": "classification"},
         "data": paths,
         "strategy": {"name": "lora"},
@@ -76,6 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--trials", type=int, default=None)
+    parser.add_argument("--train-samples", type=int, default=500, help="0: the whole split")
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--epochs", type=float, default=2)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from tunewise import api
@@ -87,10 +95,10 @@ def main() -> None:
     load_start = os.getloadavg()
 
     started = time.perf_counter()
-    defaults = api.finetune(base_config(paths, args.quick, work / "defaults"), overwrite=True)
+    defaults = api.finetune(base_config(paths, args.quick, work / "defaults", args), overwrite=True)
     default_s = time.perf_counter() - started
 
-    cfg = base_config(paths, args.quick, work / "best")
+    cfg = base_config(paths, args.quick, work / "best", args)
     cfg["tune"] = {"pruner": "median", "startup_trials": 3, "keep_best": 1, "sampler_seed": 0}
     started = time.perf_counter()
     study = api.tune(cfg, trials, work / "study", study="bbc" + suffix)
@@ -101,6 +109,11 @@ def main() -> None:
     result = {
         "trials": trials,
         "quick": args.quick,
+        "budget": {
+            "train_samples": args.train_samples or "all",
+            "max_length": args.max_length,
+            "epochs": args.epochs,
+        },
         "defaults": {
             "learning_rate": defaults.manifest["training"]["learning_rate"],
             "validation_accuracy": defaults.metrics["validation"]["accuracy"],
@@ -127,6 +140,7 @@ def main() -> None:
     md = [
         "# tune vs defaults: BBC News topics, minilm + LoRA" + (" (smoke)" if args.quick else ""),
         "",
+        f"Budget per run: {json.dumps(result['budget'])}. "
         f"{trials} trials, median pruning; states {result['states']}; study wall time "
         f"{study_s:.0f} s; load average {load_start[0]:.1f} (shared 2-core machine).",
         "",
