@@ -65,6 +65,9 @@ bench: setup
 	$(PY) benchmarks/sst2.py --held-out
 	$(PY) benchmarks/peft_speed.py
 	$(PY) benchmarks/sft_speed.py
+	$(PY) benchmarks/sft_speed.py --variants lean,lean_global,lean_packed --output sft_grouping
+	$(PY) benchmarks/ner_vs_hf.py --groupings window,none
+	$(PY) benchmarks/sweep_sst2.py --case bbc --train-samples 1000 --strategies full,partial,frozen,lora,bitfit,ia3,adapter
 	$(PY) benchmarks/inference.py
 	$(PY) benchmarks/serve_load.py
 	$(PY) benchmarks/lifecycle.py
@@ -72,7 +75,7 @@ bench: setup
 	$(PY) benchmarks/distill.py
 	$(PY) benchmarks/multitask.py
 	$(PY) benchmarks/preference.py
-	$(PY) benchmarks/tune_bbc.py
+	$(PY) benchmarks/tune_bbc.py --train-samples 400
 	$(PY) benchmarks/ddp.py
 
 lint: setup

@@ -83,7 +83,14 @@ def prepare(n_train: int, split_seed: int, quick: bool) -> dict[str, str]:
 def tunewise_child(spec: dict[str, Any]) -> dict[str, Any]:
     import tunewise
 
-    training: dict[str, Any] = {"epochs": 1, "length_grouping": spec["grouping"]}
+    # "window+nowarm+nowd": a grouping, then optional switches towards the plain script's
+    # optimizer settings (no warmup, no weight decay), for ablations.
+    grouping, *switches = spec["grouping"].split("+")
+    training: dict[str, Any] = {"epochs": 1, "length_grouping": grouping}
+    if "nowarm" in switches:
+        training["warmup"] = 0.0
+    if "nowd" in switches:
+        training["weight_decay"] = 0.0
     if spec["lr"]:
         training.update(learning_rate=spec["lr"], batch_size=spec["batch"])
     cfg = {

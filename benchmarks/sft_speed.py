@@ -11,7 +11,11 @@ AdamW; 2 threads; seed 0. Variants, each in its own process (so peak memory is i
 - `answer_loss`: tunewise's default: answer positions only, chunked (training/lm_loss.py);
 - `packed`: answer_loss + training.packing (a batch's examples in one row, no padding);
 - `lean`: answer_loss with tunewise's LoRA default dropout (0: no masked copy of each adapted
-  layer's input).
+  layer's input) and its default batches (length-grouped in random windows);
+- `lean_global`: lean with the previous grouping (the whole set sorted by length, so every batch
+  holds examples of one length);
+- `lean_packed`: lean + training.packing.
+    python benchmarks/sft_speed.py --variants lean,lean_global,lean_packed --output sft_grouping
 Peak memory is the child's VmHWM (resident high-water mark; model loading included). Real
 tokens/s counts non-pad tokens trained on. Results: benchmarks/results/sft_speed.{json,md}.
 """
@@ -30,7 +34,8 @@ from _children import report_child, run_children, vm_hwm_mb, write_results
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca-en-demo" / "train.json"
 WORK = ROOT / "benchmarks" / "work" / "sft_speed"
-VARIANTS = ("hf_loss", "answer_loss", "packed", "lean")
+VARIANTS = ("hf_loss", "answer_loss", "packed", "lean", "lean_global", "lean_packed")
+LEAN = ("lean", "lean_global", "lean_packed")
 
 
 def child(variant: str, n_train: int, n_eval: int) -> dict[str, Any]:
@@ -55,14 +60,16 @@ def child(variant: str, n_train: int, n_eval: int) -> dict[str, Any]:
             "name": "lora",
             "r": 8,
             "alpha": 16,
-            "dropout": 0.0 if variant == "lean" else 0.1,
+            "dropout": 0.0 if variant in LEAN else 0.1,
         },
         "training": {
             "epochs": 1,
             "batch_size": 4,
             "learning_rate": 1.5e-3,
             "num_threads": 2,
-            "packing": variant == "packed",
+            "packing": variant in ("packed", "lean_packed"),
+            # lean_global: the old grouping (whole set sorted by length: same-length batches)
+            "length_grouping": "global" if variant == "lean_global" else "window",
         },
         "eval": {"each_epoch": False, "batch_size": 8},
         "output_dir": str(WORK / f"run-{variant}"),
@@ -114,6 +121,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 train / 8 held-out records")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--output", default="sft_speed", help="results/<output>.json and .md")
     args = parser.parse_args()
     n_train, n_eval = (16, 8) if args.quick else (288, 100)
     if args.child:
@@ -132,7 +140,7 @@ def main() -> None:
         "quick": args.quick,
         "runs": runs,
     }
-    stem = "sft_speed_quick" if args.quick else "sft_speed"
+    stem = f"{args.output}_quick" if args.quick else args.output
     write_results(stem, out, start_load, markdown)
 
 
