@@ -32,6 +32,9 @@ class Task(ABC):
     token_level: ClassVar[bool] = False  # outputs aligned to input tokens (NER, extractive QA)
     generative: ClassVar[bool] = False  # trains/evaluates a language-model head on text
     supports_packing: ClassVar[bool] = False  # training.packing: a batch's examples in one row
+    # training.length_grouping "auto" for fixed-count batches: random batches (as a plain HF
+    # script; same-length batches cost CoNLL NER 2.4 F1 points, benchmarks/ner_vs_hf.py).
+    length_grouping: ClassVar[str] = "none"
     # The task computes with the strategy's adapters switched off (DPO's reference model), so
     # inference must not fold them into the weights.
     needs_unmerged_adapters: ClassVar[bool] = False

@@ -68,15 +68,22 @@ def _read_splits(
     return splits, sources
 
 
-def _planned_steps(cfg: Config, lengths: list[int]) -> int:
+def length_grouping(cfg: Config, task: Any) -> str:
+    """training.length_grouping with `auto` resolved: a token budget needs grouped batches (it
+    packs similar lengths); fixed-count batches follow the task (tasks/base.py)."""
+    t = cfg.training
+    if t.length_grouping != "auto":
+        return t.length_grouping
+    return "window" if t.max_tokens_per_batch else getattr(task, "length_grouping", "none")
+
+
+def _planned_steps(cfg: Config, lengths: list[int], grouping: str) -> int:
     t = cfg.training
     if t.max_steps:
         return t.max_steps
     world = distributed.world_size()  # one step trains a batch on every rank
     budget = t.max_tokens_per_batch * world if t.max_tokens_per_batch else None
-    batches = len(
-        grouped_batches(lengths, t.batch_size * world, budget, cfg.seed, t.length_grouping)
-    )
+    batches = len(grouped_batches(lengths, t.batch_size * world, budget, cfg.seed, grouping))
     return max(1, int(np.ceil(batches / t.gradient_accumulation_steps * t.epochs)))
 
 
@@ -141,7 +148,7 @@ def _train(
     # the strategy's default for this many steps)
     if task.default_batch_size and "batch_size" not in cfg.training.model_fields_set:
         cfg.training.batch_size = task.default_batch_size
-    steps = _planned_steps(cfg, encoded["train"]["length"])
+    steps = _planned_steps(cfg, encoded["train"]["length"], length_grouping(cfg, task))
     lr = cfg.training.learning_rate or built.strategy.default_learning_rate(steps)
     lr_source = (
         "config" if cfg.training.learning_rate else f"{cfg.strategy.name} default for {steps} steps"
@@ -186,6 +193,7 @@ def _train(
     training = {
         "learning_rate": lr,
         "learning_rate_source": lr_source,
+        "length_grouping": length_grouping(cfg, task),
         "epochs": cfg.training.epochs,
         "steps": int(output.global_step),
         "n_train": len(splits["train"]),
@@ -309,7 +317,7 @@ def _make_trainer(
         callbacks=callbacks,
         optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
         max_tokens_per_batch=cfg.training.max_tokens_per_batch,
-        length_grouping=cfg.training.length_grouping,
+        length_grouping=length_grouping(cfg, task),
         # distillation needs the model's logits; other runs may use the task's own loss
         loss_module=None if cfg.distill else task.loss_module(model),
         adversarial=cfg.training.adversarial,

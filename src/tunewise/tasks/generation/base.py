@@ -67,6 +67,9 @@ class GenerationTask(Task):
     head_modules: ClassVar[list[str]] = []
     generative = True
     supports_packing = True  # training.packing (causal models; seq2seq refuse at load)
+    # long, uneven texts: batches grouped by length in random windows (HF's group_by_length)
+    # pad far less; LLaMA-Factory with it: 209 vs 136-151 tokens/s on the same job
+    length_grouping = "window"
     evaluate_before_training = True  # the base model already scores: record before vs after
     auto_model = _AutoModel()  # type: ignore[assignment]
     # The field a bare string fills in `predict`, and the one shortened when a prompt is too long.
