@@ -40,7 +40,7 @@ class MultiTaskModel(nn.Module):
         out = self.heads[name](**inputs)
         if out.loss is not None:
             if self.training:
-                self.task_losses[name].append(float(out.loss))
+                self.task_losses[name].append(float(out.loss.detach()))
             out.loss = out.loss * self.weights.get(name, 1.0)
         return out
 

@@ -124,6 +124,8 @@ class VirtualTokenStrategy(Strategy):
                 f"({type(base).__name__}); use 'lora' or 'ia3'."
             )
         set_trainable(model, False)
+        # every place that holds the base model (a multi-task model's heads share one)
+        paths = [n for n, m in model.named_modules(remove_duplicate=False) if m is base]
         peft_model = get_peft_model(base, self.peft_config(base))
         # peft keeps a second reference to the embedding table; checkpoints (safetensors)
         # refuse shared tensors, and the wrapper embeds the inputs itself.
@@ -131,8 +133,8 @@ class VirtualTokenStrategy(Strategy):
         wrapped = VirtualTokenBackbone(peft_model, self.options.num_virtual_tokens, self.prepends)
         if not path:
             model = wrapped
-        else:
-            parent, _, leaf = path.rpartition(".")
+        for where in paths if path else []:
+            parent, _, leaf = where.rpartition(".")
             setattr(model.get_submodule(parent) if parent else model, leaf, wrapped)
         train_heads(model, head_modules)
         self.details = {"num_virtual_tokens": self.options.num_virtual_tokens, "wrapped": path}

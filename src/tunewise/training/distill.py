@@ -156,19 +156,29 @@ class Distiller:
         if self.block_pairs:
             attention = inputs.get("attention_mask")
             real = attention.bool() if attention is not None else None
+            pairs = [
+                # a student with prepended virtual tokens (prompt tuning, P-tuning) has more
+                # positions in its blocks: its real tokens are the last ones
+                (s[:, s.shape[1] - t.shape[1] :], t)
+                for s, t in zip(captured["student"], captured["teacher"], strict=True)
+            ]
             hidden = sum(
                 F.mse_loss(s[real], t[real]) if real is not None else F.mse_loss(s, t)
-                for s, t in zip(captured["student"], captured["teacher"], strict=True)
+                for s, t in pairs
             ) / max(len(self.block_pairs), 1)
             loss = loss + (1 - self.cfg.alpha) * hidden
-        self.last = {"task_loss": float(task_loss), "kd_loss": float(kd)}
+        self.last = {"task_loss": float(task_loss.detach()), "kd_loss": float(kd.detach())}
+        if self.block_pairs:
+            self.last["hidden_loss"] = float(hidden.detach())
         return loss, outputs
 
 
 class DistillMixin:
-    """Trainer mixin: while training, `compute_loss` adds the teacher's term."""
+    """Trainer mixin: while training, `compute_loss` adds the teacher's term; each log carries
+    the mean task and KD terms (and block-output term) since the last one beside `loss`."""
 
     distiller: Distiller | None = None
+    _kd_terms: list[dict[str, float]]
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], *args: Any, **kw: Any):
         if self.distiller is None or not model.training:
@@ -180,4 +190,14 @@ class DistillMixin:
             return super(DistillMixin, self).compute_loss(m, x, return_outputs=True)  # type: ignore[misc]
 
         loss, outputs = self.distiller.loss(model, inputs, compute)
+        if not getattr(self, "_adv_pass", False):  # an adversarial pass re-reads the batch
+            self._kd_terms = [*getattr(self, "_kd_terms", []), self.distiller.last]
         return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kw: Any) -> None:
+        terms = getattr(self, "_kd_terms", [])
+        if "loss" in logs and terms:
+            for key in terms[0]:
+                logs[key] = round(sum(t[key] for t in terms) / len(terms), 4)
+            self._kd_terms = []
+        super().log(logs, *args, **kw)  # type: ignore[misc]

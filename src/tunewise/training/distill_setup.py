@@ -26,15 +26,15 @@ def check(cfg: Any, task: Any) -> None:
     from tunewise.training.distill import UNSUPPORTED
 
     d = cfg.distill
+    if cfg.task.type in UNSUPPORTED:  # the matrix's refusal first: it holds for any teacher
+        raise ConfigError(
+            f"'distill' cannot train task '{cfg.task.type}': {UNSUPPORTED[cfg.task.type]}."
+        )
     where = f"distill.teacher '{d.teacher}'"
     manifest = teacher_manifest(d.teacher)
     t_task = manifest["task"]["type"]
     if t_task != cfg.task.type:
         raise ConfigError(f"{where} was trained for task '{t_task}', not '{cfg.task.type}'.")
-    if cfg.task.type in UNSUPPORTED:
-        raise ConfigError(
-            f"Distillation cannot train task '{cfg.task.type}': {UNSUPPORTED[cfg.task.type]}."
-        )
     if d.cache_teacher and task.generative:
         raise ConfigError(
             "distill.cache_teacher: a language model's logits (tokens × vocabulary per example) "

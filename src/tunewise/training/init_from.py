@@ -167,7 +167,7 @@ def build(
     """Task model + strategy from a loaded base `backbone`, started from `cfg.init_from` when
     set; returns the model and what the manifest records about the parent (None without one)."""
     if not cfg.init_from:
-        return strategy.apply(task.build_model(backbone), task.head_modules), None
+        return keep_start(strategy.apply(task.build_model(backbone), task.head_modules)), None
     from transformers import set_seed
 
     parent = load_parent(cfg.init_from, expected_sha256)
@@ -176,10 +176,11 @@ def build(
     if mode in ("continue", "adapters"):  # the parent's own structure, then its tensors
         as_parent = cfg.model_copy(update={"init_from": parent.config.init_from})
         model, _ = build(as_parent, task, strategy, backbone, grand.get("sha256"))
-        if mode == "continue":
+        if mode == "continue":  # the parent's own start stays the start (DPO: its reference)
             load_trained(model, parent.run_dir)
         else:
             _load_without_head(model, parent)
+            keep_start(model)
     else:
         merged = _merged_parent(parent)
         set_seed(cfg.seed)  # the new head's initial weights depend on the child's seed only
@@ -195,7 +196,7 @@ def build(
             else:
                 _load_all(backbone.base_model, source.base_model.state_dict(), parent)
         del merged
-        model = strategy.apply(model, task.head_modules)
+        model = keep_start(strategy.apply(model, task.head_modules))
     info = {
         "run": str(parent.run_dir),
         "sha256": weights_sha256(parent.run_dir),
@@ -206,6 +207,17 @@ def build(
         "parent_base_model": parent.config.model.name,
     }
     return model, info
+
+
+def keep_start(model: nn.Module) -> nn.Module:
+    """The model now holds the weights it starts training from; modules that keep something of
+    them (DPO's frozen reference: `keep_start()`) take it here, before any optimizer step and
+    before a loaded run's trained tensors are put back."""
+    for module in model.modules():
+        hook = getattr(type(module), "keep_start", None)  # the class's: peft forwards getattr
+        if callable(hook):
+            hook(module)
+    return model
 
 
 def _merged_parent(parent: Parent) -> nn.Module:

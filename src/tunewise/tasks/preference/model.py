@@ -2,8 +2,10 @@
 
 DPO's reference model: when a peft strategy (LoRA, IA3...) wrapped the LM, the same model with
 its adapter layers switched off (the switch peft's `PeftModel.disable_adapter()` flips), so no
-second copy is held; otherwise a frozen copy of the model as it was before training. The mode is
-recorded in the task state, so a loaded run rebuilds the same reference.
+second copy is held; otherwise a frozen copy of the model as it starts training. The copy is
+taken in `keep_start`, which `init_from.build` calls once the model holds its starting weights
+(a parent run's, with `init_from`) and before a loaded run's trained tensors go in, so training
+and the reloaded run use the same reference. The mode is recorded in the task state.
 """
 
 from __future__ import annotations
@@ -70,8 +72,6 @@ class PreferenceModel(nn.Module):
         self.shared = shared  # the task's state: {"reference": "adapters_disabled" | ...}
         self.__dict__["_reference"] = None  # hidden from parameters() / state_dict()
         dedupe_state_dict(self)  # tied embeddings: Trainer checkpoints keep one name
-        if shared.get("reference") == "frozen_copy":  # a loaded run: the copy is the base
-            self._freeze_copy()
 
     def tie_weights(self, *args: Any, **kwargs: Any) -> None:
         self.lm.tie_weights(*args, **kwargs)
@@ -88,9 +88,23 @@ class PreferenceModel(nn.Module):
         reference.requires_grad_(False)
         self.__dict__["_reference"] = reference
 
+    def keep_start(self) -> None:
+        """The model now holds the weights it starts training from (the base model's, or the
+        `init_from` parent's, strategy applied): DPO's reference is fixed from them."""
+        if self.options.method != "dpo":
+            return
+        with adapters_disabled(self.lm) as has_adapters:
+            pass
+        if has_adapters:
+            self.shared["reference"] = "adapters_disabled"
+            self.__dict__["_reference"] = None
+        else:
+            self.shared["reference"] = "frozen_copy"
+            self._freeze_copy()
+
     @torch.no_grad()
     def reference_logps(self, ids, mask, labels) -> torch.Tensor:
-        if self.__dict__["_reference"] is None:
+        if self.__dict__["_reference"] is None:  # built outside `assemble`: decided at first use
             with adapters_disabled(self.lm) as has_adapters:
                 if has_adapters:
                     self.shared["reference"] = "adapters_disabled"
