@@ -76,9 +76,14 @@ def test_adversarial_training_logs_both_losses_and_loss_falls(tiny_bert, toy_dat
     logged = [h for h in trainer.state.log_history if "adversarial_loss" in h]
     assert len(logged) >= 4
     assert all("clean_loss" in h for h in logged)
-    first, last = logged[0], logged[-1]
-    assert last["clean_loss"] < first["clean_loss"]
-    assert last["adversarial_loss"] < first["adversarial_loss"]
+    # Batches are random draws, so one logged batch's loss is noisy: compare the run's halves.
+    half = len(logged) // 2
+
+    def mean(key: str, part: list[dict]) -> float:
+        return sum(h[key] for h in part) / len(part)
+
+    for key in ("clean_loss", "adversarial_loss"):
+        assert mean(key, logged[-half:]) < mean(key, logged[:half]), key
     # The attack makes the loss larger than the clean one (on average over the run).
     assert sum(h["adversarial_loss"] - h["clean_loss"] for h in logged) > 0
 
