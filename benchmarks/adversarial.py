@@ -11,9 +11,10 @@ Writes benchmarks/results/adversarial.json (adversarial_quick.json with --quick)
 from __future__ import annotations
 
 import argparse
+import json
 
 import tunewise
-from _techniques import WORK, sst2_files, timed, write_results
+from _techniques import RESULTS, WORK, sst2_files, timed, write_results
 
 METHODS = {"none": None, "fgm": {"method": "fgm"}, "pgd": {"method": "pgd", "steps": 3}}
 
@@ -23,13 +24,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--train-samples", type=int, default=4000)
     parser.add_argument("--strategy", default="lora")
+    parser.add_argument(
+        "--methods", default="none,fgm,pgd", help="a subset re-runs only those (others kept)"
+    )
     args = parser.parse_args()
     data = sst2_files(32 if args.quick else None)
     training = {"epochs": 1, "max_train_samples": 100 if args.quick else args.train_samples}
     if args.quick:
         training["max_steps"] = 4
     results = {"quick": args.quick, "strategy": args.strategy, "runs": {}}
+    previous = RESULTS / f"adversarial{'_quick' if args.quick else ''}.json"
+    if previous.is_file():  # runs of the methods not re-run now are kept
+        results["runs"] = json.loads(previous.read_text())["runs"]
     for name, adversarial in METHODS.items():
+        if name not in args.methods.split(","):
+            continue
         out = WORK / f"adversarial-{name}{'-quick' if args.quick else ''}"
         cfg = {
             "model": {"name": "minilm"},
@@ -48,6 +57,7 @@ def main() -> None:
             **{f"{k}_accuracy": v["accuracy"] for k, v in metrics["perturbed"].items()},
             "train_seconds": run.manifest["training"]["train_seconds"],
             "wall_seconds": seconds,
+            "settings": run.manifest["config"]["training"]["adversarial"],
         }
     write_results("adversarial", args.quick, results)
 
