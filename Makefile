@@ -65,7 +65,7 @@ bench: setup
 	$(PY) benchmarks/sst2.py --held-out
 	$(PY) benchmarks/peft_speed.py
 	$(PY) benchmarks/sft_speed.py
-	$(PY) benchmarks/sft_speed.py --variants lean,lean_global,lean_packed --output sft_grouping
+	$(PY) benchmarks/sft_speed.py --variants lean,lean_global --output sft_grouping
 	$(PY) benchmarks/ner_vs_hf.py --groupings window,none
 	$(PY) benchmarks/sweep_sst2.py --case bbc --train-samples 1000 --strategies full,partial,frozen,lora,bitfit,ia3,adapter
 	$(PY) benchmarks/inference.py
@@ -74,8 +74,8 @@ bench: setup
 	$(PY) benchmarks/adversarial.py
 	$(PY) benchmarks/distill.py
 	$(PY) benchmarks/multitask.py
-	$(PY) benchmarks/preference.py
-	$(PY) benchmarks/tune_bbc.py --train-samples 400
+	$(PY) benchmarks/preference.py --train-pairs 200
+	$(PY) benchmarks/tune_bbc.py --train-samples 300
 	$(PY) benchmarks/ddp.py
 
 lint: setup

@@ -45,8 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--method", default="dpo")
+    parser.add_argument("--train-pairs", type=int, default=400)
     args = parser.parse_args()
-    train, held = pairs(16, 8) if args.quick else pairs(400, 100)
+    train, held = pairs(16, 8) if args.quick else pairs(args.train_pairs, 100)
     training = {"epochs": 1, "batch_size": 4}
     if args.quick:
         training["max_steps"] = 2
@@ -66,6 +67,7 @@ def main() -> None:
     results = {
         "quick": args.quick,
         "method": args.method,
+        "train_pairs": run.manifest["training"]["n_train"],
         "held_out": v["n_examples"],
         **{k: {"before": v.get(f"{k}_before"), "after": v[k]} for k in keys},
         "train_seconds": run.manifest["training"]["train_seconds"],
