@@ -16,9 +16,23 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 WORK = Path(__file__).resolve().parents[1] / "benchmarks" / "work" / "heldout"
+
+
+def _write_halves(
+    items: list, seed: int, out_dir: Path, names: tuple[str, str], render: Callable[[list], str]
+) -> tuple[Path, Path]:
+    """Shuffle `items` with `seed`, write the first half to names[0] and the rest to names[1]."""
+    random.Random(seed).shuffle(items)
+    half = len(items) // 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = out_dir / names[0], out_dir / names[1]
+    for target, part in zip(paths, (items[:half], items[half:]), strict=True):
+        target.write_text(render(part), encoding="utf-8")
+    return paths
 
 
 def split_halves(path: str | Path, seed: int = 0, out_dir: Path = WORK) -> tuple[Path, Path]:
@@ -27,28 +41,28 @@ def split_halves(path: str | Path, seed: int = 0, out_dir: Path = WORK) -> tuple
     from tunewise.data.readers import read_records
 
     records = [{**rec, "line": line} for line, rec in read_records(Path(path))]
-    random.Random(seed).shuffle(records)
-    half = len(records) // 2
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(path).stem
-    paths = out_dir / f"{stem}-tune.jsonl", out_dir / f"{stem}-report.jsonl"
-    for target, part in zip(paths, (records[:half], records[half:]), strict=True):
-        target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
-    return paths
+    return _write_halves(
+        records,
+        seed,
+        out_dir,
+        (f"{stem}-tune.jsonl", f"{stem}-report.jsonl"),
+        lambda part: "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part),
+    )
 
 
 def split_conll_halves(path: str | Path, seed: int = 0, out_dir: Path = WORK) -> tuple[Path, Path]:
     """The same for a CoNLL file, by sentence (blank-line separated blocks, kept verbatim)."""
     text = Path(path).read_text(encoding="utf-8")
     blocks = [b for b in text.replace("\r\n", "\n").split("\n\n") if b.strip()]
-    random.Random(seed).shuffle(blocks)
-    half = len(blocks) // 2
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(path).stem
-    paths = out_dir / f"{stem}-tune.txt", out_dir / f"{stem}-report.txt"
-    for target, part in zip(paths, (blocks[:half], blocks[half:]), strict=True):
-        target.write_text("".join(b.strip("\n") + "\n\n" for b in part), encoding="utf-8")
-    return paths
+    return _write_halves(
+        blocks,
+        seed,
+        out_dir,
+        (f"{stem}-tune.txt", f"{stem}-report.txt"),
+        lambda part: "".join(b.strip("\n") + "\n\n" for b in part),
+    )
 
 
 if __name__ == "__main__":

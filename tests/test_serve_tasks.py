@@ -40,24 +40,23 @@ def ner_run(model: Path, root: Path) -> Path:
     return Path(api.finetune({**cfg, "eval": NO_EVAL}).run_dir)
 
 
-def qa_run(model: Path, root: Path) -> Path:
+def record_run(records: Any, config: Any, model: Path, root: Path, name: str) -> Path:
+    """A few LoRA steps of a task whose data are JSONL records (`records(n, seed)`)."""
     data = {
-        "train": write_jsonl(root / "train.jsonl", qa_records(24, seed=1)),
-        "validation": write_jsonl(root / "dev.jsonl", qa_records(4, seed=2)),
+        "train": write_jsonl(root / "train.jsonl", records(24, seed=1)),
+        "validation": write_jsonl(root / "dev.jsonl", records(4, seed=2)),
     }
-    cfg = qa_config(model, data, root / "qa", "lora")
+    cfg = config(model, data, root / name, "lora")
     cfg["training"].update(FEW_STEPS)
     return Path(api.finetune({**cfg, "eval": NO_EVAL}).run_dir)
+
+
+def qa_run(model: Path, root: Path) -> Path:
+    return record_run(qa_records, qa_config, model, root, "qa")
 
 
 def mc_run(model: Path, root: Path) -> Path:
-    data = {
-        "train": write_jsonl(root / "train.jsonl", mc_records(24, seed=1)),
-        "validation": write_jsonl(root / "dev.jsonl", mc_records(4, seed=2)),
-    }
-    cfg = mc_config(model, data, root / "mc", "lora")
-    cfg["training"].update(FEW_STEPS)
-    return Path(api.finetune({**cfg, "eval": NO_EVAL}).run_dir)
+    return record_run(mc_records, mc_config, model, root, "mc")
 
 
 NER_INPUTS = [
