@@ -132,6 +132,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--output", default="peft_speed", help="results/<output>.json and .md")
     args = parser.parse_args()
     n_train = 400 if args.quick else 4000
     if args.child:
@@ -151,7 +152,7 @@ def main() -> None:
         "quick": args.quick,
         "runs": runs,
     }
-    stem = "peft_speed_quick" if args.quick else "peft_speed"
+    stem = f"{args.output}_quick" if args.quick else args.output
     write_results(stem, out, start, markdown)
 
 
