@@ -133,10 +133,13 @@ class Predictor:
         self, inputs: list[str] | list[dict[str, Any]], batch_size: int = 64, progress: bool = False
     ) -> list[dict[str, Any]]:
         """Predictions for raw texts (or records with the task's input fields), in order."""
+        from tunewise.inference.fingerprints import random_fingerprints
+
         if not inputs:
             return []
-        dataset = self.task.records_to_dataset(inputs)
-        return self.task.predict(self.model, self.tokenizer, dataset, batch_size, progress)
+        with random_fingerprints():  # in-memory inputs: hashing the tokenizer cost ~150 ms/call
+            dataset = self.task.records_to_dataset(inputs)
+            return self.task.predict(self.model, self.tokenizer, dataset, batch_size, progress)
 
     def read(
         self,

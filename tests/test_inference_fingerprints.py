@@ -1,0 +1,60 @@
+"""Prediction skips `datasets`' fingerprint hashing of the tokenizer, and puts it back after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serve_helpers import classification_run
+
+
+@pytest.fixture
+def hashed(monkeypatch) -> list[str]:
+    """Names of the functions `datasets` hashes to fingerprint a transform, as they happen."""
+    import datasets.fingerprint as fp
+
+    seen: list[str] = []
+    original = fp.Hasher.hash
+
+    def spy(cls, value):
+        if callable(value):
+            seen.append(getattr(value, "__qualname__", repr(value)))
+        return original(value)
+
+    monkeypatch.setattr(fp.Hasher, "hash", classmethod(spy))
+    return seen
+
+
+def test_random_fingerprints_skips_hashing_the_transform_and_restores(hashed) -> None:
+    import datasets.arrow_dataset as arrow
+    import datasets.fingerprint as fp
+    from datasets import Dataset
+
+    from tunewise.inference.fingerprints import random_fingerprints
+
+    before = fp.update_fingerprint, arrow.update_fingerprint
+    ds = Dataset.from_dict({"text": ["a", "bb"]})
+
+    def encode(batch):
+        return {"n": [len(t) for t in batch["text"]]}
+
+    with random_fingerprints():
+        inside = ds.map(encode, batched=True)
+    assert inside["n"] == [1, 2]
+    assert not any("encode" in name for name in hashed)  # the transform was never pickled
+    assert (fp.update_fingerprint, arrow.update_fingerprint) == before
+    ds.map(encode, batched=True)  # outside: `datasets` hashes as usual
+    assert any("encode" in name for name in hashed)
+
+
+def test_predictor_predict_never_hashes_the_tokenizer(tmp_path: Path, tiny_bert, hashed) -> None:
+    import tunewise
+
+    run = classification_run(tmp_path, tiny_bert)
+    predictor = tunewise.load(run, device="cpu")
+    first = predictor.predict(["good film", "a bad one, really"])
+    assert not hashed  # no tokenize function (holding the tokenizer) was pickled to hash it
+    again = predictor.predict(["a bad one, really"])  # same answer alone as in a batch
+    assert again[0]["label"] == first[1]["label"]
+    assert again[0]["score"] == pytest.approx(first[1]["score"], abs=1e-5)
