@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from serve_load_parts import (  # benchmarks/ is on sys.path when this script ru
     _classify_load,
     _stream_load,
     free_port,
+    model_alone,
     naive_server,
     rss_mb,
     start,
@@ -119,6 +121,15 @@ def batch_stats(port: int) -> dict[str, float]:
     return {"forward_passes": count, "inputs": total, "mean_batch": round(total / max(count, 1), 2)}
 
 
+def ceiling(run: Path, texts: list[str]) -> dict[str, float]:
+    """The model alone, no HTTP, in its own process after the servers have stopped."""
+    path = WORK / "texts.json"
+    path.write_text(json.dumps(texts))
+    cmd = [sys.executable, __file__, "--model-alone", str(run), str(path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -159,6 +170,16 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {name} | {r['clients']} | {r['req_per_s']} | {r['p50_ms']} | {r['p95_ms']} | "
                 f"{r['p99_ms']} | {r['errors']} | {part['rss_mb']['peak']:.0f} |"
             )
+    alone = result["classifier"].get("model_alone")
+    if alone:
+        out += [
+            "",
+            "The model alone, no HTTP, one process (the ceiling for any server on these cores): "
+            f"the naive endpoint's pipeline one text at a time {alone['pipeline_1']} texts/s; "
+            f"tunewise's engine one at a time {alone['engine_1']}/s, in random micro-batches of "
+            f"32 {alone['engine_32']}/s. `ceiling_speedup` below is that last figure over the "
+            "naive endpoint at the most clients: the most any server could gain here.",
+        ]
     out += ["", "Bars: " + json.dumps(result["classifier"]["bars"]), ""]
     batches = result["classifier"]["serve"].get("batches")
     if batches:
@@ -192,9 +213,12 @@ def main() -> None:
     p.add_argument("--skip-llm", action="store_true")
     p.add_argument("--output", default="serve_load", help="results/<output>.json and .md")
     p.add_argument("--naive-server", nargs=2, metavar=("RUN", "PORT"), help=argparse.SUPPRESS)
+    p.add_argument("--model-alone", nargs=2, metavar=("RUN", "TEXTS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.naive_server:
         return naive_server(args.naive_server[0], int(args.naive_server[1]))
+    if args.model_alone:
+        return model_alone(*args.model_alone)
     if args.quick:
         args.duration, args.clients, args.llm_clients = 2.0, "1,8", "1,8"
         args.max_tokens, args.max_requests = 8, 500
@@ -233,6 +257,9 @@ def main() -> None:
     result["classifier"]["bars"] = bars(
         result["classifier"]["serve"]["points"], result["classifier"]["naive"]["points"]
     )
+    result["classifier"]["model_alone"] = alone = ceiling(run, texts)
+    naive_most = result["classifier"]["naive"]["points"][-1]["req_per_s"]
+    result["classifier"]["bars"]["ceiling_speedup"] = round(alone["engine_32"] / naive_most, 2)
     if not args.skip_llm:
         run = llm_run(steps=1 if args.quick else 4)
         port = free_port()

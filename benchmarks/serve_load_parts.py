@@ -15,9 +15,9 @@ from typing import Any
 # -- the naive baseline: transformers.pipeline, one request at a time ----------------------------
 
 
-def naive_server(run: str, port: int) -> None:
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
+def naive_pipeline(run: str) -> Any:
+    """The run's model merged into plain weights (as `tunewise export` gives them) in a
+    `transformers.pipeline`."""
     import torch
     from transformers import pipeline
 
@@ -26,12 +26,18 @@ def naive_server(run: str, port: int) -> None:
 
     predictor = tunewise.load(run, device="cpu")
     strategy = STRATEGIES.get(predictor.config.strategy.name)(predictor.config.strategy)
-    model = strategy.merge(predictor.model)  # plain weights, as `tunewise export` gives them
+    model = strategy.merge(predictor.model)
     model.device = torch.device("cpu")  # what pipeline reads from a PreTrainedModel
     labels = predictor.task.labels
     model.config.id2label = dict(enumerate(labels))
     model.config.label2id = {name: i for i, name in enumerate(labels)}
-    pipe = pipeline("text-classification", model=model, tokenizer=predictor.tokenizer, top_k=None)
+    return pipeline("text-classification", model=model, tokenizer=predictor.tokenizer, top_k=None)
+
+
+def naive_server(run: str, port: int) -> None:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    pipe = naive_pipeline(run)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -55,6 +61,34 @@ def naive_server(run: str, port: int) -> None:
     HTTPServer.protocol_version = "HTTP/1.1"  # keep-alive, like uvicorn
     HTTPServer.request_queue_size = 256  # queue waiting clients instead of refusing them
     HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def model_alone(run: str, texts_file: str) -> None:
+    """Requests/s of the served model with no HTTP at all, printed as JSON: the ceiling that no
+    server around this model on this machine can pass. One text at a time through the naive
+    endpoint's pipeline and through tunewise's engine, and random micro-batches of 32."""
+    import random
+
+    from tunewise.serving.engine import Engine
+
+    texts = json.loads(Path(texts_file).read_text())
+    random.Random(0).shuffle(texts)
+    engine = Engine(run, device="cpu")
+
+    def rate(fn: Any, chunk: int, n: int) -> float:
+        fn(texts[:chunk])  # warm-up
+        start = time.perf_counter()
+        for i in range(0, n, chunk):
+            fn(texts[i : i + chunk])
+        return round(n / (time.perf_counter() - start), 1)
+
+    out = {
+        "engine_1": rate(lambda xs: engine.predict(xs, 32), 1, 128),
+        "engine_32": rate(lambda xs: engine.predict(xs, 32), 32, len(texts)),
+    }
+    pipe = naive_pipeline(run)
+    out["pipeline_1"] = rate(pipe, 1, 128)
+    print(json.dumps(out), flush=True)
 
 
 # -- processes -----------------------------------------------------------------------------------
