@@ -223,25 +223,31 @@ def baseline(train_samples: int, budget: int) -> dict:
     return {"train_samples": train_samples, "learning_rate": lr, "runs": rows}
 
 
-def write(results: dict) -> None:
+def write(results: dict, name: str = "sst2") -> None:
     for row in results.get("strategies", []):  # one MFU definition for every row, old or new
         with_mfu(row, row["strategy"])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "sst2.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    rows = results.get("strategies", [])
+    report = any("report_accuracy" in r for r in rows)  # --held-out: the half nothing chose on
     lines = [
-        "| strategy | dev acc | trainable % | train s | real tok/s | MFU | peak RSS MB |",
-        "|---|---|---|---|---|---|---|",
+        "| strategy | "
+        + ("tuning-half acc | report-half acc" if report else "dev acc")
+        + " | trainable % | train s | real tok/s | MFU | peak RSS MB |",
+        "|---|---|---|---|---|---|---|" + ("---|" if report else ""),
     ]
     for r in results.get("strategies", []):
         if r.get("status") != "ok":
             lines.append(f"| {r['strategy']} | failed | | | | | |")
             continue
         lines.append(
-            f"| {r['strategy']} | {r['dev_accuracy']:.4f} | {r['trainable_percent']:.2f} | "
+            f"| {r['strategy']} | {r['dev_accuracy']:.4f} | "
+            + (f"{r['report_accuracy']:.4f} | " if report else "")
+            + f"{r['trainable_percent']:.2f} | "
             f"{r['train_seconds']:.0f} | {r['real_tokens_per_second']:,.0f} | {r['mfu']:.0%} | "
             f"{r.get('peak_rss_mb', 0):,.0f} |"
         )
-    (RESULTS / "sst2.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -256,7 +262,13 @@ def main() -> None:
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--learning-rate", type=float, default=None, help="default: each strategy's")
     ap.add_argument("--max-tokens", type=int, default=2048, help="token budget per batch")
+    ap.add_argument(
+        "--output",
+        default=None,
+        help="results/<output>.json (default: sst2, or sst2_heldout with --held-out)",
+    )
     args = ap.parse_args()
+    args.output = args.output or ("sst2_heldout" if args.held_out else "sst2")
     if args.child:
         import resource
 
@@ -272,12 +284,12 @@ def main() -> None:
 
         global HELD_OUT
         HELD_OUT = split_halves(SST2 / "dev.tsv", seed=0)
-    path = RESULTS / "sst2.json"
+    path = RESULTS / f"{args.output}.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     results["machine"] = {"cores": os.cpu_count(), "peak_flops": PEAK_FLOPS, "reference": REFERENCE}
     if args.only in (None, "baseline"):
         results["baseline"] = baseline(args.baseline_samples, args.max_tokens)
-        write(results)
+        write(results, args.output)
     if args.only in (None, "strategies"):
         rows = strategies(
             args.train_samples, args.strategies.split(","), args.max_tokens, args.learning_rate
@@ -288,7 +300,7 @@ def main() -> None:
             kept + rows, key=lambda r: list(STRATEGIES).index(r["strategy"])
         )
         results["strategies_train_samples"] = args.train_samples or "all"
-        write(results)
+        write(results, args.output)
     print(json.dumps(results, indent=2))
 
 

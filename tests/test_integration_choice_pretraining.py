@@ -106,6 +106,19 @@ def embedding_similarity_accuracy(records: list[dict]) -> tuple[float, float]:
     return float(np.mean(hits)), float(np.mean(rr))
 
 
+def choice_config(paths: dict[str, Path], out: Path) -> dict:
+    """minilm, full fine-tuning, 1 epoch of batch 8 (also `benchmarks/multiple_choice.py`)."""
+    return {
+        "model": {"name": "minilm", "max_length": 64},
+        "task": {"type": "multiple_choice"},
+        "data": {"train": str(paths["train"]), "validation": str(paths["validation"])},
+        "strategy": {"name": "full"},
+        "training": {"epochs": 1, "batch_size": 8},
+        "eval": {"batch_size": 32, "each_epoch": False},
+        "output_dir": str(out),
+    }
+
+
 def test_minilm_multiple_choice_on_bbc_headlines(tmp_path):
     if not BBC.is_file():
         pytest.skip(f"{BBC} not available")
@@ -115,17 +128,7 @@ def test_minilm_multiple_choice_on_bbc_headlines(tmp_path):
     for name, rows in (("train", train), ("validation", valid)):
         paths[name] = tmp_path / f"{name}.jsonl"
         paths[name].write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = api.finetune(
-        {
-            "model": {"name": "minilm", "max_length": 64},
-            "task": {"type": "multiple_choice"},
-            "data": {"train": str(paths["train"]), "validation": str(paths["validation"])},
-            "strategy": {"name": "full"},
-            "training": {"epochs": 1, "batch_size": 8},
-            "eval": {"batch_size": 32, "each_epoch": False},
-            "output_dir": str(tmp_path / "run"),
-        }
-    )
+    result = api.finetune(choice_config(paths, tmp_path / "run"))
     val = result.metrics["validation"]
     zs_acc, zs_mrr = embedding_similarity_accuracy(valid)
     print(
