@@ -163,8 +163,10 @@ def markdown(result: dict[str, Any]) -> str:
         "| server | clients | req/s | p50 ms | p95 ms | p99 ms | errors | RSS MB (peak) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("serve", "naive"):
-        part = result["classifier"][name]
+    for name in ("serve", "serve-onnx", "naive"):
+        part = result["classifier"].get(name)
+        if part is None:
+            continue
         for r in part["points"]:
             out.append(
                 f"| {name} | {r['clients']} | {r['req_per_s']} | {r['p50_ms']} | {r['p95_ms']} | "
@@ -177,10 +179,13 @@ def markdown(result: dict[str, Any]) -> str:
             "The model alone, no HTTP, one process (the ceiling for any server on these cores): "
             f"the naive endpoint's pipeline one text at a time {alone['pipeline_1']} texts/s; "
             f"tunewise's engine one at a time {alone['engine_1']}/s, in random micro-batches of "
-            f"32 {alone['engine_32']}/s. `ceiling_speedup` below is that last figure over the "
-            "naive endpoint at the most clients: the most any server could gain here.",
+            f"32 {alone['engine_32']}/s; with `--backend onnx` {alone['onnx_engine_1']}/s and "
+            f"{alone['onnx_engine_32']}/s. `ceiling_speedup` below is the micro-batch figure "
+            "over the naive endpoint at the most clients: the most that server could gain here.",
         ]
     out += ["", "Bars: " + json.dumps(result["classifier"]["bars"]), ""]
+    if "bars_onnx" in result["classifier"]:
+        out += ["Bars, `--backend onnx`: " + json.dumps(result["classifier"]["bars_onnx"]), ""]
     batches = result["classifier"]["serve"].get("batches")
     if batches:
         out += [f"Micro-batching (serve, all points): {json.dumps(batches)}", ""]
@@ -233,15 +238,18 @@ def main() -> None:
         "classifier": {},
     }
     run = classifier_run(steps=2 if args.quick else 8)
-    for name in ("serve", "naive"):
+    serve = [*tw, str(run), "--max-batch", "32", "--max-wait-ms", "5"]
+    servers = {  # name -> command line without the port
+        "serve": serve,
+        "serve-onnx": [*serve, "--backend", "onnx"],  # the forward pass in onnxruntime
+        "naive": [sys.executable, __file__, "--naive-server", str(run)],
+    }
+    for name, cmd in servers.items():
         port = free_port()
-        cmd = (
-            [*tw, str(run), "--port", str(port), "--max-batch", "32", "--max-wait-ms", "5"]
-            if name == "serve"
-            else [sys.executable, __file__, "--naive-server", str(run), str(port)]
-        )
+        ours = name != "naive"
+        cmd = [*cmd, "--port", str(port)] if ours else [*cmd, str(port)]
         proc = start(cmd, port, WORK / f"{name}.log")
-        url = f"http://127.0.0.1:{port}" + ("/v1/predict" if name == "serve" else "/predict")
+        url = f"http://127.0.0.1:{port}" + ("/v1/predict" if ours else "/predict")
         points = []
         try:
             asyncio.run(_classify_load(url, 1, 60.0, 3, texts))  # warm-up, not measured
@@ -250,16 +258,21 @@ def main() -> None:
                 print(f"[serve_load] {name} {point}", flush=True)
                 points.append(point)
             result["classifier"][name] = {"points": points, "rss_mb": rss_mb(proc.pid)}
-            if name == "serve":  # how well requests grouped, from the server's own metrics
+            if ours:  # how well requests grouped, from the server's own metrics
                 result["classifier"][name]["batches"] = batch_stats(port)
         finally:
             stop(proc)
-    result["classifier"]["bars"] = bars(
-        result["classifier"]["serve"]["points"], result["classifier"]["naive"]["points"]
+    naive_points = result["classifier"]["naive"]["points"]
+    result["classifier"]["bars"] = bars(result["classifier"]["serve"]["points"], naive_points)
+    result["classifier"]["bars_onnx"] = bars(
+        result["classifier"]["serve-onnx"]["points"], naive_points
     )
     result["classifier"]["model_alone"] = alone = ceiling(run, texts)
     naive_most = result["classifier"]["naive"]["points"][-1]["req_per_s"]
     result["classifier"]["bars"]["ceiling_speedup"] = round(alone["engine_32"] / naive_most, 2)
+    result["classifier"]["bars_onnx"]["ceiling_speedup"] = round(
+        alone["onnx_engine_32"] / naive_most, 2
+    )
     if not args.skip_llm:
         run = llm_run(steps=1 if args.quick else 4)
         port = free_port()

@@ -73,7 +73,6 @@ def model_alone(run: str, texts_file: str) -> None:
 
     texts = json.loads(Path(texts_file).read_text())
     random.Random(0).shuffle(texts)
-    engine = Engine(run, device="cpu")
 
     def rate(fn: Any, chunk: int, n: int) -> float:
         fn(texts[:chunk])  # warm-up
@@ -82,10 +81,11 @@ def model_alone(run: str, texts_file: str) -> None:
             fn(texts[i : i + chunk])
         return round(n / (time.perf_counter() - start), 1)
 
-    out = {
-        "engine_1": rate(lambda xs: engine.predict(xs, 32), 1, 128),
-        "engine_32": rate(lambda xs: engine.predict(xs, 32), 32, len(texts)),
-    }
+    out: dict[str, float] = {}
+    for prefix, backend in (("", "torch"), ("onnx_", "onnx")):  # `serve --backend ...`
+        engine = Engine(run, device="cpu", backend=backend)
+        out[f"{prefix}engine_1"] = rate(lambda xs, e=engine: e.predict(xs, 32), 1, 128)
+        out[f"{prefix}engine_32"] = rate(lambda xs, e=engine: e.predict(xs, 32), 32, len(texts))
     pipe = naive_pipeline(run)
     out["pipeline_1"] = rate(pipe, 1, 128)
     print(json.dumps(out), flush=True)

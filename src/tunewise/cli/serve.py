@@ -47,6 +47,13 @@ def serve(
         bool,
         typer.Option(help="Allow the run's model to execute its own code (only if you trust it)."),
     ] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Forward pass of encoder tasks: torch, or onnx (exported and parity-checked at "
+            "start-up, run by onnxruntime; ~2x faster per request on CPU)."
+        ),
+    ] = "torch",
 ) -> None:
     """Serve a run over HTTP until interrupted (Ctrl-C: in-flight requests finish first)."""
     from tunewise import api
@@ -67,6 +74,7 @@ def serve(
             watch=watch,
             watch_interval_s=watch_interval,
             trust_remote_code=trust_remote_code,
+            backend=backend,
         )
         api.serve(run, settings, device=device)
     except TunewiseError as exc:

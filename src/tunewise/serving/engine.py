@@ -30,7 +30,11 @@ class GenParams:
 
 class Engine:
     def __init__(
-        self, run_dir: str | Path, device: str | None = None, trust_remote_code: bool = False
+        self,
+        run_dir: str | Path,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        backend: str = "torch",
     ) -> None:
         import datasets
 
@@ -50,6 +54,11 @@ class Engine:
         config = getattr(self.predictor.model, "config", None)
         # prompt + completion tokens the model can attend to (None: not bounded by positions)
         self.context: int | None = getattr(config, "max_position_embeddings", None)
+        self.backend, self.export = backend, None
+        if backend == "onnx":  # encoder tasks: onnxruntime runs the forward pass
+            from tunewise.serving.onnx_backend import use_onnx
+
+            self._onnx_dir, self.export = use_onnx(self.predictor)
 
     # -- metadata ----------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -71,6 +80,8 @@ class Engine:
             "max_length": self.predictor.config.model.max_length,
             "metrics": {k: v for k, v in validation.items() if isinstance(v, (int, float))},
             "promoted": m.get("promoted"),
+            "backend": self.backend,
+            **({"onnx_max_abs_diff": self.export["max_abs_diff"]} if self.export else {}),
         }
 
     # -- inputs ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ class ServerState:
         self.settings, self.device = settings, device
         self.metrics = Metrics()
         self.engine = Engine(
-            run_dir, device, settings.trust_remote_code
+            run_dir, device, settings.trust_remote_code, settings.backend
         )  # only the model worker replaces it (between batches)
         self.batcher = MicroBatcher(
             self._run, settings.max_batch, settings.max_wait_ms / 1000, self.metrics.batch
@@ -68,7 +68,9 @@ class ServerState:
                     "run",
                 )
             try:
-                new = Engine(target, self.device, self.settings.trust_remote_code)
+                new = Engine(
+                    target, self.device, self.settings.trust_remote_code, self.settings.backend
+                )
             except TunewiseError as exc:
                 self.metrics.reloads.labels("failed").inc()
                 raise RequestError(422, f"run: cannot load '{target}': {exc}", "run") from None
