@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument(
         "--methods", default="none,fgm,pgd", help="a subset re-runs only those (others kept)"
     )
+    parser.add_argument("--seed", type=int, default=0, help="runs of seed S > 0 are named NAME@S")
     args = parser.parse_args()
     data = sst2_files(32 if args.quick else None)
     training = {"epochs": 1, "max_train_samples": 100 if args.quick else args.train_samples}
@@ -39,7 +40,8 @@ def main() -> None:
     for name, adversarial in METHODS.items():
         if name not in args.methods.split(","):
             continue
-        out = WORK / f"adversarial-{name}{'-quick' if args.quick else ''}"
+        key = f"{name}@{args.seed}" if args.seed else name
+        out = WORK / f"adversarial-{key}{'-quick' if args.quick else ''}"
         cfg = {
             "model": {"name": "minilm"},
             "task": {"type": "classification"},
@@ -48,11 +50,11 @@ def main() -> None:
             "training": {**training, "adversarial": adversarial},
             "eval": {"each_epoch": False},
             "output_dir": str(out),
-            "seed": 0,
+            "seed": args.seed,
         }
         run, seconds = timed(tunewise.finetune, cfg, overwrite=True)
         metrics = tunewise.api.evaluate(run.run_dir, data["validation"], perturb="typos,synonyms")
-        results["runs"][name] = {
+        results["runs"][key] = {
             "clean_accuracy": metrics["accuracy"],
             **{f"{k}_accuracy": v["accuracy"] for k, v in metrics["perturbed"].items()},
             "train_seconds": run.manifest["training"]["train_seconds"],
