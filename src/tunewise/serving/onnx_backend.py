@@ -31,8 +31,7 @@ class OnnxModel(nn.Module):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name for i in self.session.get_inputs()}
-        self.outputs = outputs
+        self.outputs = outputs  # the graph's outputs, in its order (`export.onnx.output_names`)
         # no weights live here; one empty tensor tells `device_of` the graph runs on the CPU
         self.register_buffer("anchor", torch.empty(0), persistent=False)
 
@@ -40,8 +39,9 @@ class OnnxModel(nn.Module):
         yield self.anchor
 
     def forward(self, **batch: torch.Tensor) -> SimpleNamespace:
-        feed = {k: v.cpu().numpy() for k, v in batch.items() if k in self.inputs}
-        got = self.session.run(self.outputs, feed)
+        from tunewise.export.onnx import run_session  # the export's parity check feeds it alike
+
+        got = run_session(self.session, batch)
         return SimpleNamespace(**dict(zip(self.outputs, map(torch.from_numpy, got), strict=True)))
 
 
