@@ -6,8 +6,8 @@
 Each strategy trains in its own process (peak memory is its own VmHWM, model loading included)
 with its defaults, on the same 4,000 SST-2 training sentences (seeded), 1 epoch, 2,048-token
 batches, 2 threads. Accuracy is reported on the *report half* of the SST-2 dev set: the dev set is
-split once (seed 0) into a tuning half, which defaults may be chosen on, and a report half, which
-no choice is made on. `lora_dropout0.1` is LoRA with the previous default dropout.
+split once (seed 0, `heldout.py`) into a tuning half, which defaults may be chosen on (also scored),
+and a report half, which no choice is made on. `lora_dropout0.1` is LoRA with the previous default dropout.
 
 MFU counts the matmul FLOPs a strategy really needs per real token, as multiples of N (non-
 embedding parameters; 10.8M for minilm): full 6N (forward 2N, activation gradients 2N, weight
@@ -20,9 +20,7 @@ FLOPs of the adapters themselves are left out. Ceiling: 161 GFLOP/s (fp32 matmul
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -50,24 +48,12 @@ STRATEGIES = {
 }
 
 
-def dev_half(which: str = "report") -> Path:
-    """A half of SST-2 dev as JSONL (seed 0): `report`, which no default was chosen on, or
-    `tuning`, the half defaults may be chosen on."""
-    import csv
+def dev_halves() -> tuple[Path, Path]:
+    """(tuning half, report half) of SST-2 dev, seed 0 (`heldout.py`): defaults may be chosen on
+    the first, none was chosen on the second."""
+    from heldout import split_halves
 
-    with (SST2 / "dev.tsv").open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    order = list(range(len(rows)))
-    random.Random(0).shuffle(order)
-    text_key = "sentence" if "sentence" in rows[0] else "content"
-    half = order[len(order) // 2 :] if which == "report" else order[: len(order) // 2]
-    picked = [rows[i] for i in sorted(half)]
-    WORK.mkdir(parents=True, exist_ok=True)
-    path = WORK / f"dev_{which}_half.jsonl"
-    path.write_text(
-        "".join(json.dumps({"text": r[text_key], "label": r["label"]}) + "\n" for r in picked)
-    )
-    return path
+    return split_halves(SST2 / "dev.tsv", seed=0)
 
 
 def child(run_name: str, n_train: int) -> dict[str, Any]:
@@ -81,8 +67,8 @@ def child(run_name: str, n_train: int) -> dict[str, Any]:
         "task": {"type": "classification"},
         "data": {
             "train": str(SST2 / "train.tsv"),
-            "validation": str(dev_half("report")),
-            "text_column": ["sentence", "text"],
+            "validation": str(dev_halves()[1]),
+            "text_column": ["sentence", "content"],
         },
         "strategy": STRATEGIES[name],
         "training": {
@@ -104,7 +90,7 @@ def child(run_name: str, n_train: int) -> dict[str, Any]:
         "report_accuracy": round(result.metrics["validation"]["accuracy"], 4),
         # the half a default may be chosen on (scored after training; it chose nothing here)
         "tuning_accuracy": round(
-            tunewise.load(result.run_dir).evaluate(dev_half("tuning"), progress=False)["accuracy"],
+            tunewise.load(result.run_dir).evaluate(dev_halves()[0], progress=False)["accuracy"],
             4,
         ),
         "trainable_percent": p["percent"],
