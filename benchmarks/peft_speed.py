@@ -7,7 +7,8 @@ Each strategy trains in its own process (peak memory is its own VmHWM, model loa
 with its defaults, on the same 4,000 SST-2 training sentences (seeded), 1 epoch, 2,048-token
 batches, 2 threads. Accuracy is reported on the *report half* of the SST-2 dev set: the dev set is
 split once (seed 0, `heldout.py`) into a tuning half, which defaults may be chosen on (also scored),
-and a report half, which no choice is made on. `lora_dropout0.1` is LoRA with the previous default dropout.
+and a report half, which no choice is made on. `lora_dropout0.1` is LoRA with the previous
+default dropout.
 
 MFU counts the matmul FLOPs a strategy really needs per real token, as multiples of N (non-
 embedding parameters; 10.8M for minilm): full 6N (forward 2N, activation gradients 2N, weight
