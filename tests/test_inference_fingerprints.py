@@ -59,3 +59,27 @@ def test_predictor_predict_never_hashes_the_tokenizer(tmp_path: Path, tiny_bert,
     again = predictor.predict(["a bad one, really"])  # same answer alone as in a batch
     assert again[0]["label"] == first[1]["label"]
     assert again[0]["score"] == pytest.approx(first[1]["score"], abs=1e-5)
+
+
+def test_classification_predicts_records_in_memory_as_through_a_dataset(
+    tmp_path: Path, tiny_bert, monkeypatch
+) -> None:
+    """The in-memory path (no `datasets` table per request) gives what the dataset path gives,
+    for single texts and text pairs, in input order."""
+    import datasets
+
+    import tunewise
+
+    run = classification_run(tmp_path, tiny_bert)
+    p = tunewise.load(run, device="cpu")
+    texts = ["good film", "a bad one, really, and far too long to sit through", "meh", "ok ok"]
+    pairs = [{"text": t, "text_pair": t[::-1]} for t in texts]
+    for inputs in (texts, pairs):
+        via_dataset = p.task.predict(p.model, p.tokenizer, p.task.records_to_dataset(inputs), 2)
+        monkeypatch.setattr(datasets.Dataset, "from_dict", None)  # in memory: never called
+        in_memory = p.predict(inputs, batch_size=2)
+        monkeypatch.undo()
+        assert [x["label"] for x in in_memory] == [x["label"] for x in via_dataset]
+        for a, b in zip(in_memory, via_dataset, strict=True):
+            assert a["scores"] == pytest.approx(b["scores"], abs=1e-6)
+    assert p.predict(texts)[0]["scores"] != p.predict(pairs)[0]["scores"]  # the pair is used

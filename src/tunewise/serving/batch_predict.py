@@ -297,9 +297,9 @@ def _predict_items(predictor: Any, items: list[Item], batch_size: int) -> dict[i
 
 
 def _run(predictor: Any, records: list[Any], batch_size: int) -> list[dict[str, Any]]:
-    task = predictor.task
-    dataset = task.records_to_dataset(records)
-    return task.predict(predictor.model, predictor.tokenizer, dataset, batch_size, False)
+    return predictor.task.predict_records(
+        predictor.model, predictor.tokenizer, records, batch_size, False
+    )
 
 
 def _reason(exc: Exception) -> str:

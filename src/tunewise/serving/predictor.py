@@ -138,8 +138,9 @@ class Predictor:
         if not inputs:
             return []
         with random_fingerprints():  # in-memory inputs: hashing the tokenizer cost ~150 ms/call
-            dataset = self.task.records_to_dataset(inputs)
-            return self.task.predict(self.model, self.tokenizer, dataset, batch_size, progress)
+            return self.task.predict_records(
+                self.model, self.tokenizer, inputs, batch_size, progress
+            )
 
     def read(
         self,

@@ -152,6 +152,20 @@ class Task(ABC):
         logits = predict_logits(model, encoded, self.collator(tokenizer), batch_size, progress)
         return self.decode(logits)
 
+    def predict_records(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        records: list[str] | list[dict[str, Any]],
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Predictions for raw inputs (texts, or dicts with the task's input fields), in order.
+        A task that can tokenize them in memory overrides this to skip building a `datasets`
+        table, which costs more than the forward pass for a request of a few sentences."""
+        dataset = self.records_to_dataset(records)
+        return self.predict(model, tokenizer, dataset, batch_size, progress)
+
     def records_to_dataset(self, records: list[str] | list[dict[str, Any]]) -> Any:
         """Raw inputs given to `predict` (texts, or dicts with the task's input fields) as a
         dataset shaped like `read(..., labelled=False)` returns."""

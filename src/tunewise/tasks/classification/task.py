@@ -153,8 +153,7 @@ class ClassificationTask(Task):
                 counts[self.labels[y]] += 1
         return {name: counts[name] for name in self.labels}
 
-    def tokenize(self, dataset: Any, tokenizer: Any) -> Any:
-        has_pair = "text_pair" in dataset.column_names
+    def _encoder(self, tokenizer: Any, has_pair: bool) -> Any:
         max_length = self.model_cfg.max_length
 
         def encode(batch: dict[str, list]) -> dict[str, list]:
@@ -163,10 +162,34 @@ class ClassificationTask(Task):
             out["length"] = [len(ids) for ids in out["input_ids"]]
             return out
 
+        return encode
+
+    def tokenize(self, dataset: Any, tokenizer: Any) -> Any:
+        encode = self._encoder(tokenizer, "text_pair" in dataset.column_names)
         keep = {"label"}
         drop = [c for c in dataset.column_names if c not in keep]
         ds = dataset.map(encode, batched=True, remove_columns=drop, desc="tokenizing")
         return ds.rename_column("label", "labels") if "label" in ds.column_names else ds
+
+    def predict_records(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        records: list[str] | list[dict[str, Any]],
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        # The same encode as `tokenize`, on plain lists: no `datasets` table per request.
+        from tunewise.evaluation.inference import predict_logits
+        from tunewise.inference.columns import Columns
+
+        rows = [r if isinstance(r, dict) else {"text": r} for r in records]
+        has_pair = any("text_pair" in r for r in rows)
+        fields = ("text", "text_pair") if has_pair else ("text",)
+        encoded = self._encoder(tokenizer, has_pair)({f: [r.get(f) for r in rows] for f in fields})
+        table = Columns(dict(encoded))
+        logits = predict_logits(model, table, self.collator(tokenizer), batch_size, progress)
+        return self.decode(logits)
 
     def collator(self, tokenizer: Any) -> Any:
         from transformers import DataCollatorWithPadding
