@@ -54,6 +54,13 @@ def serve(
             "start-up, run by onnxruntime; ~2x faster per request on CPU)."
         ),
     ] = "torch",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Model worker threads running batches side by side (default: one per CPU core, "
+            "up to 4, for classification on CPU; 1 otherwise)."
+        ),
+    ] = None,
 ) -> None:
     """Serve a run over HTTP until interrupted (Ctrl-C: in-flight requests finish first)."""
     from tunewise import api
@@ -75,6 +82,7 @@ def serve(
             watch_interval_s=watch_interval,
             trust_remote_code=trust_remote_code,
             backend=backend,
+            workers=workers,
         )
         api.serve(run, settings, device=device)
     except TunewiseError as exc:

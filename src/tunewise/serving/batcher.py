@@ -1,11 +1,13 @@
-"""Dynamic micro-batching: requests queue up, one worker thread runs the model.
+"""Dynamic micro-batching: requests queue up, worker threads run the model.
 
-The worker takes the oldest job and, while the queue's head holds jobs with the same key (same
+A worker takes the oldest job and, while the queue's head holds jobs with the same key (same
 kind of work, e.g. classification inputs or generation with the same settings), adds them until
 `max_batch` inputs or `max_wait` seconds after the first job; then it runs them as one call and
 hands each job its slice of the results. A batch that fails is retried job by job, so one bad
-request cannot fail its neighbours. Callables queued with `call` (a streamed generation, a model
-swap) run alone, in queue order, between batches. Hand-written: uvicorn/FastAPI have no batcher.
+request cannot fail its neighbours. With several workers, batches run side by side (the forward
+pass releases the GIL); callables queued with `call` (a streamed generation, a model swap) still
+run alone, in queue order: once one reaches the head of the queue, no new batch starts until the
+running ones are done and it has run. Hand-written: uvicorn/FastAPI have no batcher.
 """
 
 from __future__ import annotations
@@ -41,14 +43,21 @@ class MicroBatcher:
         max_batch: int = 32,
         max_wait_s: float = 0.005,
         on_batch: Callable[[int, int], None] | None = None,
+        workers: int = 1,
     ) -> None:
         self.run, self.max_batch, self.max_wait_s = run, max_batch, max_wait_s
         self.on_batch = on_batch  # (inputs, requests) of every forward pass
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._work, name="tunewise-model", daemon=True)
-        self._thread.start()
+        self._running = 0  # batches being run now
+        self._alone = False  # a `call` job is running: nothing runs beside it
+        self._threads = [
+            threading.Thread(target=self._work, name=f"tunewise-model-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- submitting --------------------------------------------------------------------------------
     def _put(self, job: _Job) -> Future:
@@ -79,18 +88,24 @@ class MicroBatcher:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     # -- the worker --------------------------------------------------------------------------------
     def _next_batch(self) -> list[_Job] | None:
         with self._cond:
-            while not self._queue:
-                if self._closed:
-                    return None
-                self._cond.wait()
+            while True:
+                if not self._queue:
+                    if self._closed:
+                        return None
+                elif not self._alone and (self._queue[0].key is not None or not self._running):
+                    break
+                self._cond.wait()  # for work, or for the running batches to make way
             first = self._queue.popleft()
             if first.key is None:
+                self._alone = True
                 return [first]
+            self._running += 1
             batch, size = [first], len(first.items)
             deadline = time.monotonic() + self.max_wait_s
             while size < self.max_batch:
@@ -109,25 +124,36 @@ class MicroBatcher:
 
     def _work(self) -> None:
         while (batch := self._next_batch()) is not None:
-            if batch[0].fn is not None:
-                _settle(batch[0].future, batch[0].fn)
-                continue
-            items = [x for job in batch for x in job.items]
             try:
-                results = self.run(batch[0].key, items)
-                if self.on_batch:
-                    self.on_batch(len(items), len(batch))
-            except Exception as exc:  # retried one job at a time below
-                if len(batch) == 1:
-                    batch[0].future.set_exception(exc)
-                    continue
-                for job in batch:
-                    _settle(job.future, lambda job=job: self._run_one(job))
-                continue
-            start = 0
+                self._run_batch(batch)
+            finally:
+                with self._cond:
+                    if batch[0].fn is not None:
+                        self._alone = False
+                    else:
+                        self._running -= 1
+                    self._cond.notify_all()
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        if batch[0].fn is not None:
+            _settle(batch[0].future, batch[0].fn)
+            return
+        items = [x for job in batch for x in job.items]
+        try:
+            results = self.run(batch[0].key, items)
+            if self.on_batch:
+                self.on_batch(len(items), len(batch))
+        except Exception as exc:  # retried one job at a time below
+            if len(batch) == 1:
+                batch[0].future.set_exception(exc)
+                return
             for job in batch:
-                job.future.set_result(results[start : start + len(job.items)])
-                start += len(job.items)
+                _settle(job.future, lambda job=job: self._run_one(job))
+            return
+        start = 0
+        for job in batch:
+            job.future.set_result(results[start : start + len(job.items)])
+            start += len(job.items)
 
     def _run_one(self, job: _Job) -> list[Any]:
         out = self.run(job.key, job.items)

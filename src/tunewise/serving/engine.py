@@ -3,6 +3,7 @@ checks that name the field, batched prediction, and generation with per-request 
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class Engine:
         # prompt + completion tokens the model can attend to (None: not bounded by positions)
         self.context: int | None = getattr(config, "max_position_embeddings", None)
         self.backend, self.export = backend, None
+        self._local = threading.local()  # per model worker: its tokenizer
         if backend == "onnx":  # encoder tasks: onnxruntime runs the forward pass
             from tunewise.serving.onnx_backend import use_onnx
 
@@ -128,12 +130,27 @@ class Engine:
         )
 
     # -- running -----------------------------------------------------------------------------------
+    def share_threads(self, threads: int) -> None:
+        """The forward pass's CPU threads, once the server shares the cores among workers (torch
+        reads its process-wide setting; an onnxruntime session is rebuilt)."""
+        if self.backend == "onnx":
+            self.predictor.model.set_threads(threads)
+
+    def tokenizer(self) -> Any:
+        """This worker thread's own copy of the tokenizer: a fast tokenizer is not safe to call
+        from two threads at once (its truncation settings and padding side are mutable state)."""
+        tokenizer = getattr(self._local, "tokenizer", None)
+        if tokenizer is None:
+            tokenizer = self._local.tokenizer = copy.deepcopy(self.predictor.tokenizer)
+        return tokenizer
+
     def predict(self, inputs: list[Any], batch_size: int) -> list[dict[str, Any]]:
         # Encoder tasks: the micro-batch runs as length-sorted forward passes of 8 rows. Random
         # requests padded to one 32-row batch waste ~half the FLOPs on padding; 8-row passes ran
         # 183 vs 143 SST-2 sentences/s on 2 cores (`benchmarks/serve_load.py`, ceiling rows).
         rows = max(64, batch_size) if self.generative else ENCODER_ROWS
-        return self.predictor.predict(inputs, batch_size=rows)
+        model = self.predictor.model
+        return self.task.predict_records(model, self.tokenizer(), inputs, batch_size=rows)
 
     def prompts(self, records: list[Any]) -> list[list[int]]:
         """Generation prompts (token ids) for records, as the task builds them; RequestError 422

@@ -25,15 +25,22 @@ class OnnxModel(nn.Module):
     same output fields (`logits`, or `start_logits` / `end_logits` for extractive QA)."""
 
     def __init__(self, path: Path, outputs: list[str], threads: int) -> None:
-        import onnxruntime as ort
-
         super().__init__()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path = path
+        self.set_threads(threads)
         self.outputs = outputs  # the graph's outputs, in its order (`export.onnx.output_names`)
         # no weights live here; one empty tensor tells `device_of` the graph runs on the CPU
         self.register_buffer("anchor", torch.empty(0), persistent=False)
+
+    def set_threads(self, threads: int) -> None:
+        """A new session with this many intra-op threads (the server shares the cores out)."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
 
     def parameters(self, recurse: bool = True) -> Any:
         yield self.anchor

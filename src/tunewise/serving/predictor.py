@@ -133,14 +133,9 @@ class Predictor:
         self, inputs: list[str] | list[dict[str, Any]], batch_size: int = 64, progress: bool = False
     ) -> list[dict[str, Any]]:
         """Predictions for raw texts (or records with the task's input fields), in order."""
-        from tunewise.inference.fingerprints import random_fingerprints
-
         if not inputs:
             return []
-        with random_fingerprints():  # in-memory inputs: hashing the tokenizer cost ~150 ms/call
-            return self.task.predict_records(
-                self.model, self.tokenizer, inputs, batch_size, progress
-            )
+        return self.task.predict_records(self.model, self.tokenizer, inputs, batch_size, progress)
 
     def read(
         self,

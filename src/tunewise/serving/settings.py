@@ -31,12 +31,17 @@ class ServeSettings:
     trust_remote_code: bool = False
     # forward pass of encoder tasks: torch, or onnxruntime on a graph exported at start-up
     backend: str = "torch"
+    # model worker threads running forward passes side by side; None: picked for the run
+    # (encoder tasks on CPU: one per core up to 4, the cores shared out among them; else 1)
+    workers: int | None = None
 
     def resolve(self) -> ServeSettings:
         """Checked settings, with the API key taken from the environment when not given."""
         problems = []
         if self.max_batch < 1:
             problems.append(f"--max-batch must be at least 1 (got {self.max_batch})")
+        if self.workers is not None and self.workers < 1:
+            problems.append(f"--workers must be at least 1 (got {self.workers})")
         if self.max_wait_ms < 0:
             problems.append(f"--max-wait-ms must be 0 or more (got {self.max_wait_ms})")
         if not 0 <= self.port <= 65535:

@@ -20,6 +20,38 @@ from tunewise.serving.settings import ServeSettings
 log = logging.getLogger("tunewise.serve")
 
 
+ONE_WORKER = (
+    "generates text, which runs in one model worker (its rows share a KV cache and a batch); "
+    "serve it with --workers 1."
+)
+
+
+def model_workers(engine: Engine, asked: int | None) -> int:
+    """How many model workers serve `engine`, with the CPU threads shared out among them.
+
+    On 2 cores, two workers of one thread each answered 2x the SST-2 sentences/s of one worker
+    of two threads (minilm, micro-batches of 16: torch 222 vs 125/s, onnxruntime 230 vs 120/s;
+    `docs/serving.md`): small batches leave much of a multi-threaded matmul waiting on its
+    slowest thread. Only tasks that tokenize in memory (`Task.predict_records` overridden) gain:
+    the others hold a process-wide lock while `datasets` tokenizes."""
+    import torch
+
+    from tunewise.inference.batches import device_of
+    from tunewise.tasks.base import Task
+
+    if asked is not None and asked > 1 and engine.generative:
+        raise TunewiseError(f"Run '{engine.run_dir}' {ONE_WORKER}")
+    on_cpu = device_of(engine.predictor.model).type == "cpu"
+    in_memory = type(engine.task).predict_records is not Task.predict_records
+    cores = torch.get_num_threads()
+    workers = asked or (min(cores, 4) if on_cpu and in_memory and not engine.generative else 1)
+    if on_cpu and workers > 1:
+        torch.set_num_threads(max(1, cores // workers))  # process-wide: shared out evenly
+        engine.share_threads(torch.get_num_threads())
+    log.info("%d model worker(s) x %d thread(s)", workers, torch.get_num_threads())
+    return workers
+
+
 class ServerState:
     def __init__(self, run_dir: str | Path, settings: ServeSettings, device: str | None = None):
         self.settings, self.device = settings, device
@@ -27,8 +59,13 @@ class ServerState:
         self.engine = Engine(
             run_dir, device, settings.trust_remote_code, settings.backend
         )  # only the model worker replaces it (between batches)
+        self.workers = model_workers(self.engine, settings.workers)
         self.batcher = MicroBatcher(
-            self._run, settings.max_batch, settings.max_wait_ms / 1000, self.metrics.batch
+            self._run,
+            settings.max_batch,
+            settings.max_wait_ms / 1000,
+            self.metrics.batch,
+            workers=self.workers,
         )
         self.log = (
             RequestLog(settings.log_requests, settings.log_max_bytes)
@@ -74,6 +111,9 @@ class ServerState:
             except TunewiseError as exc:
                 self.metrics.reloads.labels("failed").inc()
                 raise RequestError(422, f"run: cannot load '{target}': {exc}", "run") from None
+            if new.generative and self.workers > 1:
+                self.metrics.reloads.labels("failed").inc()
+                raise RequestError(422, f"run: '{target}' {ONE_WORKER}", "run")
 
             def swap() -> Engine:
                 old, self.engine = self.engine, new

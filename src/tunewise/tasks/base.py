@@ -163,8 +163,11 @@ class Task(ABC):
         """Predictions for raw inputs (texts, or dicts with the task's input fields), in order.
         A task that can tokenize them in memory overrides this to skip building a `datasets`
         table, which costs more than the forward pass for a request of a few sentences."""
-        dataset = self.records_to_dataset(records)
-        return self.predict(model, tokenizer, dataset, batch_size, progress)
+        from tunewise.inference.fingerprints import random_fingerprints
+
+        with random_fingerprints():  # in-memory inputs: hashing the tokenizer cost ~150 ms/call
+            dataset = self.records_to_dataset(records)
+            return self.predict(model, tokenizer, dataset, batch_size, progress)
 
     def records_to_dataset(self, records: list[str] | list[dict[str, Any]]) -> Any:
         """Raw inputs given to `predict` (texts, or dicts with the task's input fields) as a
