@@ -12,8 +12,8 @@ import pytest
 
 from serve_helpers import LiveServer, chat_run
 from tunewise import api
-from tunewise.serving.engine import cut_at_stop
 from tunewise.serving.settings import ServeSettings
+from tunewise.serving.stop_text import cut_at_stop
 
 ASK = [{"role": "user", "content": "the opposite of hot"}]
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tunewise.serving.batcher import MicroBatcher
-from tunewise.serving.engine import StreamText, cut_at_stop
 from tunewise.serving.request_log import RequestLog
+from tunewise.serving.stop_text import StreamText, cut_at_stop
 
 
 def test_batcher_groups_same_key_jobs_and_isolates_failures():

@@ -17,9 +17,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunewise.serving.engine import Engine, GenParams, cut_at_stop
+from tunewise.serving.engine import Engine, GenParams
 from tunewise.serving.problems import RequestError
 from tunewise.serving.request_log import new_id
+from tunewise.serving.stop_text import cut_at_stop
 from tunewise.serving.streaming import stream_events
 
 router = APIRouter()

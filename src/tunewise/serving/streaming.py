@@ -10,8 +10,9 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tunewise.serving.engine import Engine, GenParams, StreamText
+from tunewise.serving.engine import Engine, GenParams
 from tunewise.serving.problems import error_body
+from tunewise.serving.stop_text import StreamText
 
 
 def _sse(data: Any) -> bytes:
