@@ -83,3 +83,27 @@ def test_classification_predicts_records_in_memory_as_through_a_dataset(
         for a, b in zip(in_memory, via_dataset, strict=True):
             assert a["scores"] == pytest.approx(b["scores"], abs=1e-6)
     assert p.predict(texts)[0]["scores"] != p.predict(pairs)[0]["scores"]  # the pair is used
+
+
+def test_columns_map_like_a_dataset() -> None:
+    """The in-memory table gives what `Dataset.map(batched=True, with_indices=True)` gives."""
+    from datasets import Dataset
+
+    from tunewise.inference.columns import Columns
+
+    data = {"text": ["a b", "c", "d e f"], "keep": [1, 2, 3]}
+
+    def split(batch, indices):  # one row per word: the row count changes
+        words = [(w, i) for t, i in zip(batch["text"], indices, strict=True) for w in t.split()]
+        return {"word": [w for w, _ in words], "example": [i for _, i in words]}
+
+    got = Columns(data).map(split, with_indices=True, remove_columns=["text", "keep"])
+    want = Dataset.from_dict(data).map(
+        split, batched=True, with_indices=True, remove_columns=["text", "keep"]
+    )
+    assert got.column_names == want.column_names and len(got) == len(want) == 6
+    assert got["example"] == want["example"] and got[4] == want[4]
+    same_rows = Columns(data).map(lambda b: {"n": [len(t) for t in b["text"]]})
+    assert same_rows.column_names == ["text", "keep", "n"] and same_rows[2]["n"] == 5
+    with pytest.raises(ValueError, match="different lengths"):
+        Columns({"a": [1], "b": [1, 2]})

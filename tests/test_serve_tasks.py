@@ -185,3 +185,12 @@ def test_models_and_health_report_the_task(served):
     assert model["task"] == served["task"] and model["run"] == str(served["run"])
     assert model["strategy"] == "lora" and model["generative"] is False
     assert c.get("/health").json()["task"] == served["task"]
+
+
+def test_in_memory_predictions_equal_the_dataset_path(served):
+    """`predict_records` (what predict and the server call; some tasks skip building a
+    `datasets` table) answers what the task's `predict` on `records_to_dataset` answers."""
+    p, inputs = served["predictor"], served["inputs"]
+    dataset = p.task.records_to_dataset(inputs)
+    want = p.task.predict(p.model, p.tokenizer, dataset, 2)
+    assert_close(p.task.predict_records(p.model, p.tokenizer, inputs, 2), want, "in memory")

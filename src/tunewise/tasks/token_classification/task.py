@@ -148,6 +148,23 @@ class TokenClassificationTask(Task):
         tokens are used as given, joined by single spaces."""
         from datasets import Dataset
 
+        return Dataset.from_dict(self._columns(records))
+
+    def predict_records(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        records: list[str] | list[dict[str, Any]],
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        # The same columns as `records_to_dataset`, in memory: no `datasets` table per request.
+        from tunewise.inference.columns import Columns
+
+        table = Columns(self._columns(records))
+        return self.predict(model, tokenizer, table, batch_size, progress)
+
+    def _columns(self, records: list[str] | list[dict[str, Any]]) -> dict[str, list[Any]]:
         columns: dict[str, list[Any]] = {"text": [], "words": [], "starts": [], "ends": []}
         tok = self.options.tokens_field
         for i, record in enumerate(records):
@@ -169,7 +186,7 @@ class TokenClassificationTask(Task):
             columns["words"].append(words)
             columns["starts"].append([s for s, _ in spans])
             columns["ends"].append([e for _, e in spans])
-        return Dataset.from_dict(columns)
+        return columns
 
     def label_counts(self, dataset: Any) -> dict[str, int]:
         """Entities per type."""
