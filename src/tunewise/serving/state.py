@@ -29,10 +29,11 @@ ONE_WORKER = (
 def model_workers(engine: Engine, asked: int | None) -> int:
     """How many model workers serve `engine`, with the CPU threads shared out among them.
 
-    On 2 cores, two workers of one thread each answered 2x the SST-2 sentences/s of one worker
-    of two threads (minilm, micro-batches of 16: torch 222 vs 125/s, onnxruntime 230 vs 120/s;
-    `docs/serving.md`): small batches leave much of a multi-threaded matmul waiting on its
-    slowest thread. Only tasks that tokenize in memory (`Task.predict_records` overridden) gain:
+    On 2 cores, two workers of one thread each answered 1.46x (torch) and 1.26x (onnxruntime)
+    the SST-2 sentences/s of one worker of two threads (minilm, micro-batches of 16, medians of
+    three alternating rounds: `benchmarks/serve_workers.py`): a micro-batch of a few short
+    sentences is a small matmul, and splitting it over threads leaves much of each op waiting on
+    its slowest thread. Only tasks that tokenize in memory (`Task.predict_records` overridden) gain:
     the others hold a process-wide lock while `datasets` tokenizes."""
     import torch
 
