@@ -157,6 +157,12 @@ def test_onnx_classification_parity_and_int8_report(cls_run, root):
     assert q["examples"] == 24 and q["metric"] == "accuracy"
     assert q["accuracy_change"] == pytest.approx(q["accuracy_int8"] - q["accuracy_fp32"])
     assert (out / "model.int8.onnx").stat().st_size < (out / "model.onnx").stat().st_size
+    # int8 only where weights are constant: embeddings (Gather) and attention matmuls stay fp32
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(out / "model.int8.onnx")).graph.node]
+    assert "MatMulInteger" in ops and "Gather" in ops and "MatMul" in ops
+    assert q["per_channel"] is True
     # the graph alone (pooling and head included) reproduces tunewise's scores
     predictor = tunewise.load(cls_run)
     texts = ["good film", "the plot was awful and very boring"]
