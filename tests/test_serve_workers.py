@@ -107,3 +107,48 @@ def test_generation_keeps_to_one_worker(tmp_path, two_threads):
 
     result = CliRunner().invoke(app, ["serve", str(run), "--workers", "0"])
     assert result.exit_code == 2 and "--workers must be at least 1" in result.output
+
+
+def test_two_workers_reload_under_load_and_onnx(tiny_bert, tmp_path, two_threads):
+    """A reload with two workers busy loses no request; the onnx backend shares the cores too."""
+    a = classification_run(tmp_path, tiny_bert, "a")
+    b = classification_run(tmp_path, tiny_bert, "b", seed=1)
+    live = LiveServer(api.create_app(a, ServeSettings(max_wait_ms=1, workers=2)))
+    statuses: list[int] = []
+    served: set[str] = set()
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=live.url, timeout=30) as own:
+            while not stop.is_set():
+                r = own.post("/v1/predict", json={"inputs": ["good film", "bad film"]})
+                statuses.append(r.status_code)
+                served.add(r.json().get("model"))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        r = httpx.post(f"{live.url}/admin/reload", json={"run": str(b)}, timeout=60)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        live.stop()
+    assert r.status_code == 200 and statuses and set(statuses) == {200}
+    assert served == {"a", "b"}
+
+    torch.set_num_threads(2)
+    app = api.create_app(a, ServeSettings(backend="onnx", workers=2))
+    engine = app.state.tw.engine
+    assert app.state.tw.workers == 2 and engine.predictor.model.session  # rebuilt, 1 thread
+    assert engine.predictor.model.session.get_session_options().intra_op_num_threads == 1
+    texts = ["good film", "an awful, boring plot", "fine"]
+    want = api.load(a).predict(texts)
+    got = engine.predict(texts, 32)
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    for g, w in zip(got, want, strict=True):
+        assert g["score"] == pytest.approx(w["score"], abs=1e-4)
+    app.state.tw.close(5)
