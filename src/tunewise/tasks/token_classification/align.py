@@ -109,3 +109,32 @@ def entity_spans(
             }
         )
     return entities
+
+
+def input_columns(records: Sequence[Any], tokens_field: str) -> dict[str, list[Any]]:
+    """Prediction inputs as columns: each input's text, its words and their character spans.
+    Raw texts (or records with `text`) are split into words; records with a list of tokens in
+    `tokens_field` are used as given, joined by single spaces."""
+    from tunewise.errors import DataError
+
+    columns: dict[str, list[Any]] = {"text": [], "words": [], "starts": [], "ends": []}
+    for i, record in enumerate(records):
+        if isinstance(record, dict) and isinstance(record.get(tokens_field), list):
+            words = [str(w) for w in record[tokens_field]]
+            text, spans = join_words(words)
+        elif isinstance(record, dict) and isinstance(record.get("text"), str):
+            text = record["text"]
+            words, spans = split_words(text)
+        elif isinstance(record, str):
+            text = record
+            words, spans = split_words(text)
+        else:
+            raise DataError(
+                f"input {i}: give a text, or a record with 'text' or a list of '{tokens_field}' "
+                f"(got {record!r})."
+            )
+        columns["text"].append(text)
+        columns["words"].append(words)
+        columns["starts"].append([s for s, _ in spans])
+        columns["ends"].append([e for _, e in spans])
+    return columns

@@ -23,8 +23,8 @@ from tunewise.tasks.base import Task
 from tunewise.tasks.token_classification.align import (
     align_labels,
     entity_spans,
+    input_columns,
     join_words,
-    split_words,
 )
 from tunewise.tasks.token_classification.conll import (
     TagScheme,
@@ -148,7 +148,7 @@ class TokenClassificationTask(Task):
         tokens are used as given, joined by single spaces."""
         from datasets import Dataset
 
-        return Dataset.from_dict(self._columns(records))
+        return Dataset.from_dict(input_columns(records, self.options.tokens_field))
 
     def predict_records(
         self,
@@ -161,32 +161,8 @@ class TokenClassificationTask(Task):
         # The same columns as `records_to_dataset`, in memory: no `datasets` table per request.
         from tunewise.inference.columns import Columns
 
-        table = Columns(self._columns(records))
+        table = Columns(input_columns(records, self.options.tokens_field))
         return self.predict(model, tokenizer, table, batch_size, progress)
-
-    def _columns(self, records: list[str] | list[dict[str, Any]]) -> dict[str, list[Any]]:
-        columns: dict[str, list[Any]] = {"text": [], "words": [], "starts": [], "ends": []}
-        tok = self.options.tokens_field
-        for i, record in enumerate(records):
-            if isinstance(record, dict) and isinstance(record.get(tok), list):
-                words = [str(w) for w in record[tok]]
-                text, spans = join_words(words)
-            elif isinstance(record, dict) and isinstance(record.get("text"), str):
-                text = record["text"]
-                words, spans = split_words(text)
-            elif isinstance(record, str):
-                text = record
-                words, spans = split_words(text)
-            else:
-                raise DataError(
-                    f"input {i}: give a text, or a record with 'text' or a list of '{tok}' "
-                    f"(got {record!r})."
-                )
-            columns["text"].append(text)
-            columns["words"].append(words)
-            columns["starts"].append([s for s, _ in spans])
-            columns["ends"].append([e for _, e in spans])
-        return columns
 
     def label_counts(self, dataset: Any) -> dict[str, int]:
         """Entities per type."""
