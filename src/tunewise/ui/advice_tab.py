@@ -115,13 +115,16 @@ def build(tasks: list[str]) -> dict[str, Any]:
         )
     ]
     outputs = [c["message"], c["table"], c["choice"]]
+    # Every listener re-ranks; one queue for all of them (one at a time, in the order they
+    # fired), so a slow earlier ranking can never land after, and overwrite, a newer one.
+    live = {"trigger_mode": "always_last", "concurrency_id": "advice-ranking"}
     for component in inputs:  # live: every change re-ranks (only the latest call counts)
         if isinstance(component, gr.Textbox):  # a name or path: once typed, not per keystroke
             for event in (component.submit, component.blur):
-                event(ranking, inputs, outputs, trigger_mode="always_last")
+                event(ranking, inputs, outputs, concurrency_limit=1, **live)
         else:
-            component.change(ranking, inputs, outputs, trigger_mode="always_last")
+            component.change(ranking, inputs, outputs, concurrency_limit=1, **live)
     # filled in from the Data tab (no typing): those changes re-rank too
-    c["data"].change(ranking, inputs, outputs, trigger_mode="always_last")
+    c["data"].change(ranking, inputs, outputs, concurrency_limit=1, **live)
     c["inputs"], c["outputs"] = inputs, outputs
     return c
