@@ -95,10 +95,11 @@ def model_alone(run: str, texts_file: str) -> None:
         start = time.perf_counter()
         if workers == 1:
             work(0)
-        for t in threads if workers > 1 else []:
-            t.start()
-        for t in threads if workers > 1 else []:
-            t.join()
+        else:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         return round(n / (time.perf_counter() - start), 1)
 
     out: dict[str, float] = {"pipeline_1": rate(naive_pipeline(run), 1, 128)}
