@@ -59,6 +59,9 @@ class LoraStrategy(Strategy):
     # (300 examples, 2 epochs; benchmarks/tune_bbc.py) the best trials all ran at 3.5-4.4e-3,
     # 5 points above the 1.5e-3 that a cap of 3 gave.
     lr_max_scale = 8.0
+    # Plain nn.Linear targets get peft's layer with one fused autograd node (lora_fused.py);
+    # off for subclasses whose targets are other linear types (qlora's 4-bit layers).
+    fused_layers = True
 
     @classmethod
     def default_search_space(cls) -> dict[str, Any]:
@@ -99,6 +102,10 @@ class LoraStrategy(Strategy):
             use_rslora=self.options.use_rslora,
             use_dora=self.options.use_dora,
         )
+        if self.fused_layers:
+            from tunewise.strategies.lora_fused import FusedLoraLinear
+
+            config._register_custom_module({nn.Linear: FusedLoraLinear})
         leaves = sorted({t.rsplit(".", 1)[-1] for t in targets})
         self.details = {"target_modules": leaves, "n_adapted_layers": len(targets)}
         return get_peft_model(model, config)

@@ -41,6 +41,7 @@ def unavailable_reason() -> str | None:
 
 
 class QLoraStrategy(LoraStrategy):
+    fused_layers = False  # the targets are bitsandbytes' 4-bit layers, not plain nn.Linear
     name = "qlora"
     Options = QLoraOptions
     summary = "LoRA on a 4-bit NF4 base model (CUDA + bitsandbytes only)"
