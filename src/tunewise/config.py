@@ -153,6 +153,9 @@ class TrainingConfig(Section):
     # fp16 needs CUDA. See docs/scale.md.
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory
+    # dropout masks from 16-bit uniforms while training on CPU: same drop rate, ~4x cheaper masks
+    # (12-18% of a BERT step with torch's); false: torch's own dropout, bit for bit
+    fast_dropout: bool = True
     adversarial: AdversarialConfig | None = None  # None: plain training
 
 

@@ -24,6 +24,7 @@ from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
 from tunewise.training import distributed, init_from
 from tunewise.training.batching import grouped_batches
+from tunewise.training.fast_dropout import fast_dropout
 from tunewise.training.rundir import StagedRun, rank_run
 from tunewise.training.trainer import check_metric, close_writers
 
@@ -187,9 +188,10 @@ def _train(
     if run.resume_from:
         trainer.resume_totals(run.totals)
     try:
-        output = trainer.train(
-            resume_from_checkpoint=str(run.resume_from) if run.resume_from else None
-        )
+        with fast_dropout(built.model, cfg.training.fast_dropout):
+            output = trainer.train(
+                resume_from_checkpoint=str(run.resume_from) if run.resume_from else None
+            )
     except BaseException:
         close_writers(trainer)  # before the work directory may be removed under them
         raise
