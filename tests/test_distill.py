@@ -133,3 +133,70 @@ def test_mismatched_vocabulary_and_task_are_refused(tiny_bert, teacher, tmp_path
     bad["model"]["name"] = str(other)
     with pytest.raises(ConfigError, match="student_layers copies blocks"):
         tunewise.finetune(bad)
+
+
+def test_transfer_inputs_join_training_for_the_kd_term_alone(tiny_bert, teacher):
+    run, data, root = teacher
+    texts = [{"text": r["text"]} for r in sentiment_records(40, seed=5)]  # no label column
+    transfer = write_jsonl(root / "transfer.jsonl", texts)
+    distill = {"teacher": str(run), "student_layers": [1], "transfer": str(transfer)}
+    plain = tunewise.finetune(
+        toy_config(tiny_bert, data, root / "plain", "full", distill={**distill, "transfer": None})
+    )
+    result = tunewise.finetune(toy_config(tiny_bert, data, root / "tr", "full", distill=distill))
+    training = result.manifest["training"]
+    assert training["n_transfer"] == 40 and training["n_train"] == 64
+    assert "n_transfer" not in plain.manifest["training"]
+    assert training["real_tokens"] > plain.manifest["training"]["real_tokens"] * 1.4
+    assert len(result.load().predict(["great superb film"])) == 1
+
+
+def test_unlabelled_rows_add_no_task_loss(tiny_bert, teacher, tmp_path):
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from tunewise.training.distill import Distiller
+
+    run, data, _root = teacher
+    distill = {"teacher": str(run), "alpha": 0.4, "temperature": 2.0}
+    cfg = load_config(toy_config(tiny_bert, data, tmp_path / "c", distill=distill))
+    student = tunewise.load(run).model
+    with torch.no_grad():  # a student that disagrees with its teacher: a non-zero KD term
+        for param in student.parameters():
+            param.add_(torch.randn_like(param) * 0.2)
+    distiller = Distiller(cfg, tunewise.load(run), student, tmp_path)
+    torch.manual_seed(0)
+    ids = torch.randint(5, 20, (4, 6))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    def compute(model, inputs):
+        out = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        return F.cross_entropy(out.logits, inputs["labels"]), SimpleNamespace(logits=out.logits)
+
+    labels = torch.tensor([0, -100, 1, -100])
+    loss, out = distiller.loss(student, {**batch, "labels": labels}, compute)
+    teacher_logits = distiller.teacher_logits(batch)
+    kd = kd_loss(out.logits, teacher_logits, 2.0)  # every row, labelled or not
+    assert kd.item() > 1e-3
+    task = F.cross_entropy(out.logits[[0, 2]], labels[[0, 2]])  # the labelled rows only
+    assert loss.item() == pytest.approx((0.4 * task + 0.6 * kd).item(), rel=1e-5)
+    only_transfer = torch.full((4,), -100)
+    loss, out = distiller.loss(student, {**batch, "labels": only_transfer}, compute)
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(0.6 * kd.item(), rel=1e-5)
+
+
+def test_transfer_is_refused_where_it_cannot_work():
+    from types import SimpleNamespace
+
+    from tunewise.training import distill_transfer
+
+    def cfg(task_type):
+        return SimpleNamespace(
+            task=SimpleNamespace(type=task_type), distill=SimpleNamespace(transfer="t.jsonl")
+        )
+
+    with pytest.raises(ConfigError, match="needs labelled positions"):
+        distill_transfer.read(cfg("token_classification"), SimpleNamespace())
+    with pytest.raises(ConfigError, match="multi-label"):
+        distill_transfer.read(cfg("classification"), SimpleNamespace(multi_label=True))

@@ -176,6 +176,9 @@ class DistillConfig(Section):
     student_layers: list[int] | None = None
     cache_teacher: bool = False  # teacher logits computed once and cached on disk
     hidden_states: bool = False  # also match block outputs (layer-reduced students)
+    # Unlabelled inputs (a file read like data.train, labels ignored) the student learns from
+    # the teacher alone: more text for the KD term (classification only)
+    transfer: str | None = None
 
 
 class Config(Section):

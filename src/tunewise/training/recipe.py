@@ -139,10 +139,12 @@ def _train(
         splits, sources = init_from.read_splits(cfg, task, read)  # continuing: parent's labels
     # `strategy: auto` becomes the advisor's top choice for this data (recorded in the manifest)
     cfg, auto_choice = resolve_auto(cfg, len(splits["train"]), None)
+    transfer = None  # distill.transfer's unlabelled inputs, read before any model loads
     if cfg.distill:  # teacher run, task, labels and vocabulary checked before any model loads
-        from tunewise.training import distill_setup
+        from tunewise.training import distill_setup, distill_transfer
 
         distill_setup.check(cfg, task)
+        transfer = distill_transfer.read(cfg, task)
     # 2. base model + task head + strategy
     built = assemble(cfg, task)
     if cfg.training.gradient_checkpointing:
@@ -152,6 +154,10 @@ def _train(
     params = count_parameters(built.model)
     print(f"[tunewise] {cfg.strategy.name}: {params}")
     encoded = {name: task.tokenize(ds, built.tokenizer) for name, ds in splits.items()}
+    if transfer is not None:  # the student learns these from the teacher alone (KD term)
+        encoded["train"] = distill_transfer.append(
+            task, built.tokenizer, encoded["train"], transfer
+        )
     before = {}
     if task.evaluate_before_training:
         before = _evaluate(
@@ -224,6 +230,8 @@ def _train(
     training.update(precision=cfg.training.precision)
     training.update(gradient_checkpointing=cfg.training.gradient_checkpointing)
     training.update(world_size=distributed.world_size())
+    if transfer is not None:
+        training.update(n_transfer=len(transfer))
     weights = save_trained(model, run_dir) if main else {}
     comparison = (  # student vs teacher: parameters, size, latency, metric
         distill_setup.compare(cfg, task, model, built.tokenizer, splits, encoded, metrics, weights)
