@@ -85,3 +85,17 @@ def test_model_uses_cheap_masks_inside_the_block_only(tiny_bert, monkeypatch):
         raise RuntimeError("training failed")
     assert model.config._attn_implementation == "sdpa"
     assert all(type(m) is not fd.FastDropout for m in model.modules())
+
+
+def test_attention_arguments_it_does_not_cover_go_to_sdpa(monkeypatch):
+    import transformers.integrations.sdpa_attention as sdpa
+
+    calls = []
+    monkeypatch.setattr(sdpa, "sdpa_attention_forward", lambda *a, **k: calls.append(k) or (0, 0))
+    q = torch.randn(1, 2, 4, 8)
+    module = _Attention().train()
+    fd.attention(module, q, q, q, None, dropout=0.1, sliding_window=2)
+    assert calls and calls[0]["sliding_window"] == 2
+    calls.clear()
+    out, _ = fd.attention(module, q, q, q, None, dropout=0.1, position_ids=None)
+    assert not calls and out.shape == (1, 4, 2, 8)

@@ -24,6 +24,9 @@ import torch
 from torch import nn
 
 ATTENTION = "tunewise_sdpa"
+# what SDPA's math below covers; any other set argument (sliding windows, sinks, ...): SDPA itself
+_PLAIN_KWARGS = {"dropout", "scaling", "is_causal", "position_bias", "position_ids"}
+_PLAIN_KWARGS |= {"encoder_hidden_states", "output_attentions"}
 _SPAN = 65536
 
 
@@ -78,6 +81,7 @@ def attention(module: nn.Module, query, key, value, attention_mask, **kwargs):
         or kwargs.get("position_bias") is not None
         or getattr(module, "num_key_value_groups", 1) > 1
         or key.shape[1] != query.shape[1]
+        or any(v is not None for k, v in kwargs.items() if k not in _PLAIN_KWARGS)
     )
     if plain:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
