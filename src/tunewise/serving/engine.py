@@ -147,7 +147,8 @@ class Engine:
     def predict(self, inputs: list[Any], batch_size: int) -> list[dict[str, Any]]:
         # Encoder tasks: the micro-batch runs as length-sorted forward passes of 8 rows. Random
         # requests padded to one 32-row batch waste ~half the FLOPs on padding; 8-row passes ran
-        # 183 vs 143 SST-2 sentences/s on 2 cores (`benchmarks/serve_load.py`, ceiling rows).
+        # 183 vs 143 SST-2 sentences/s on 2 cores (`benchmarks/serve_load.py`'s ceiling rows,
+        # measured with one two-thread worker, before `--workers` existed).
         rows = max(64, batch_size) if self.generative else ENCODER_ROWS
         model = self.predictor.model
         return self.task.predict_records(model, self.tokenizer(), inputs, batch_size=rows)
