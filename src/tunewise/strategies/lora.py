@@ -48,9 +48,9 @@ class LoraStrategy(Strategy):
         # fine-tuning on billion-parameter models, where weights and Adam moments dominate.
         activation_factor=44.0,
         flops_factor=4.0,  # forward 2N + activation gradients 2N; weight gradients are tiny
-        # sst2.json, measured with the earlier default dropout 0.1; dropout 0 (now the default)
-        # ran a profiled step 1.48x faster (docs/speed.md): benchmarks/peft_speed.py re-measures.
-        mfu=0.412,
+        # peft_speed_pairs.json: median of 5 seeds with dropout 0, the fused layers and fast
+        # dropout masks (0.412 in sst2.json with dropout 0.1 and peft's own layers)
+        mfu=0.66,
         family="reparam",
         preferred_for_generation=True,  # Hu et al. 2021; Dettmers et al. 2023
         source=f"{SST}; {SW}; {SW1}",
