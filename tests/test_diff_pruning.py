@@ -139,5 +139,8 @@ def test_training_run_reports_achieved_density(toy_data, tmp_path, tiny_bert):
     result = api.finetune(raw)
     details = result.manifest["strategy"]["details"]
     assert details["achieved_density"] == pytest.approx(0.01, abs=1e-4)
-    predictions = result.load().predict(["good great film", "awful bad plot"])
-    assert [p["label"] for p in predictions] == ["pos", "neg"]
+    # above chance on 32 held-out examples, and the saved sparse run scores exactly the same
+    # (two hand-picked sentences were too fragile: their labels flipped with the dropout stream)
+    accuracy = result.metrics["validation"]["accuracy"]
+    assert accuracy >= 0.65
+    assert result.load().evaluate(toy_data["validation"])["accuracy"] == pytest.approx(accuracy)
