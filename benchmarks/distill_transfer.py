@@ -29,6 +29,7 @@ from typing import Any
 
 import tunewise
 from _techniques import DATA, RESULTS, WORK, timed, write_results
+from distill_tune import mean_sd
 from heldout import split_halves
 
 LAYERS = [0, 2, 4]
@@ -122,9 +123,7 @@ def main() -> None:
 
 def summary(teacher: dict[str, Any], rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     def stats(name: str, key: str) -> list[float]:
-        values = [r[key] for r in rows[name]]
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return [round(statistics.mean(values), 4), round(sd, 4)]
+        return [round(v, 4) for v in mean_sd([r[key] for r in rows[name]])]
 
     out: dict[str, Any] = {"teacher_report_accuracy": teacher["report_accuracy"], "variants": {}}
     for name in rows:
