@@ -67,6 +67,39 @@ def test_adversarial_step_changes_gradient_and_restores_embeddings(
     assert len(trainer._adv_losses) == 1 and trainer._adv_losses[0] > 0
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3, 4])
+def test_pgd_first_ascent_reuses_the_clean_gradient(tiny_bert, toy_data, tmp_path, steps):
+    """PGD runs one clean pass, `steps` - 2 extra ascent passes (the first ascent step takes the
+    clean pass's gradient at δ = 0) and one adversarial pass; with 2 steps the adversarial δ is
+    α·g/‖g‖ of the clean gradient g, projected on the ε-ball."""
+    trainer, model, batch = _setup(tiny_bert, toy_data, tmp_path)
+    embeddings = input_embeddings(model)
+    outputs: list[torch.Tensor] = []
+    handle = embeddings.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach()))
+    trainer.adversarial = AdversarialConfig(method="pgd", epsilon=0.5, alpha=0.3, steps=steps)
+    deltas: list[torch.Tensor] = []
+    original = trainer._adv_step
+
+    def spy(model_, embeddings_, delta, *rest):
+        deltas.append(delta.detach().clone())
+        return original(model_, embeddings_, delta, *rest)
+
+    trainer._adv_step = spy
+    try:
+        _grads(trainer, model, batch)
+    finally:
+        handle.remove()
+    assert len(outputs) == 1 + max(steps - 2, 0) + 1
+    (delta,) = deltas
+    norms = delta.flatten(1).norm(dim=1)
+    if steps == 1:
+        assert torch.equal(delta, torch.zeros_like(delta))
+    elif steps == 2:
+        assert torch.allclose(norms, torch.full_like(norms, 0.3), atol=1e-5)
+    else:
+        assert (norms <= 0.5 + 1e-5).all() and (norms > 0.3).any()
+
+
 def test_adversarial_training_logs_both_losses_and_loss_falls(tiny_bert, toy_data, tmp_path):
     # (LoRA trains without dropout by default: the toy set needs 8 epochs for a clear fall)
     trainer, _, _ = _setup(

@@ -93,8 +93,12 @@ class AdversarialMixin:
                 delta = (cfg.epsilon * _unit(grad)).detach()
                 adv = self._adv_step(model, embeddings, delta, inputs, args, kw)[0]
             elif cfg.method == "pgd":
+                # `steps` - 1 ascent steps from δ = 0; the first reuses the clean pass's gradient
+                # (the gradient at δ = 0), which saves one forward and backward per training step
                 delta = torch.zeros_like(grad)
-                for _ in range(cfg.steps - 1):
+                if cfg.steps > 1:
+                    delta = _project(cfg.alpha * _unit(grad), cfg.epsilon).detach()
+                for _ in range(cfg.steps - 2):
                     delta = self._ascend(model, embeddings, delta, inputs, cfg)
                 adv = self._adv_step(model, embeddings, delta, inputs, args, kw)[0]
             else:  # freelb
