@@ -156,6 +156,9 @@ class TrainingConfig(Section):
     # dropout masks from 16-bit uniforms while training on CPU: same drop rate, ~4x cheaper masks
     # (12-18% of a BERT step with torch's); false: torch's own dropout, bit for bit
     fast_dropout: bool = True
+    # gated (LLaMA-style) MLPs keep gate and up for backward and recompute act(gate)·up there:
+    # two fewer (tokens × intermediate) tensors per block, one extra elementwise pass
+    recompute_mlp: bool = True
     adversarial: AdversarialConfig | None = None  # None: plain training
 
 

@@ -25,6 +25,7 @@ from tunewise.tasks.base import Task
 from tunewise.training import distributed, init_from
 from tunewise.training.batching import grouped_batches
 from tunewise.training.fast_dropout import fast_dropout
+from tunewise.training.lean_mlp import recompute_mlp
 from tunewise.training.rundir import StagedRun, rank_run
 from tunewise.training.trainer import check_metric, close_writers
 
@@ -194,7 +195,10 @@ def _train(
     if run.resume_from:
         trainer.resume_totals(run.totals)
     try:
-        with fast_dropout(built.model, cfg.training.fast_dropout):
+        with (
+            fast_dropout(built.model, cfg.training.fast_dropout),
+            recompute_mlp(built.model, cfg.training.recompute_mlp),
+        ):
             output = trainer.train(
                 resume_from_checkpoint=str(run.resume_from) if run.resume_from else None
             )
@@ -300,6 +304,7 @@ def _make_trainer(
     from transformers.trainer_callback import ProgressCallback
 
     from tunewise.training.checkpoints import SaveEverySteps
+    from tunewise.training.heap import TrimHeap
     from tunewise.training.progress import PROGRESS, ProgressFile
     from tunewise.training.trainer import (
         CompactProgress,
@@ -322,6 +327,7 @@ def _make_trainer(
     if cfg.training.save_steps:
         callbacks.append(SaveEverySteps(cfg.training.save_steps))
     callbacks.append(ProgressFile(run_dir / PROGRESS))  # progress.json, for watchers (ui)
+    callbacks.append(TrimHeap())  # freed activations back to the system before evaluating
     compute_metrics = task.trainer_metrics()
     args = training_arguments(cfg, run_dir / "checkpoints", lr, metric, task.greater_is_better)
     # Loss-only evaluation never gathers logits: an LM's (examples, tokens, vocabulary) would not
