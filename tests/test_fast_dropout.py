@@ -99,3 +99,49 @@ def test_attention_arguments_it_does_not_cover_go_to_sdpa(monkeypatch):
     calls.clear()
     out, _ = fd.attention(module, q, q, q, None, dropout=0.1, position_ids=None)
     assert not calls and out.shape == (1, 4, 2, 8)
+
+
+def test_grouped_query_attention_keeps_the_key_value_heads_as_they_are():
+    """LLaMA-style GQA in training: the same loss and gradients as transformers' SDPA, without
+    the `repeat_kv` copies of keys and values among the tensors autograd keeps."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        attn_implementation="sdpa",
+    )
+    model = LlamaForCausalLM(config).train()
+    ids = torch.randint(0, 50, (2, 9), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0  # a padded row: transformers copies the key/value heads when there is a mask
+
+    def step(enabled: bool) -> tuple[torch.Tensor, dict, list]:
+        shapes: list[tuple[int, ...]] = []
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            shapes.append(tuple(t.shape))
+            return t
+
+        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        with fd.fast_dropout(model, enabled), hooks:
+            loss = model(input_ids=ids, attention_mask=mask, labels=ids).loss
+            loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+        model.zero_grad()
+        return loss.detach(), grads, shapes
+
+    loss_stock, grads_stock, shapes_stock = step(False)
+    loss_fast, grads_fast, shapes_fast = step(True)
+    torch.testing.assert_close(loss_fast, loss_stock, rtol=0, atol=1e-6)
+    for name, grad in grads_stock.items():
+        torch.testing.assert_close(grads_fast[name], grad, rtol=1e-5, atol=1e-6, msg=name)
+    heads = [s for s in shapes_stock if s == (2, 4, 9, 8)]  # query, key, value, output per layer
+    assert len(heads) == 4 * 2
+    assert shapes_fast.count((2, 4, 9, 8)) == 2 * 2  # query and output only
+    assert shapes_fast.count((2, 1, 9, 8)) == 2 * 2  # the one key and value head, as they are
