@@ -24,8 +24,9 @@ from torch.utils.checkpoint import checkpoint
 
 from tunewise.inference.batches import IGNORE
 
-# Answer positions projected at once: 1,024 x 49k fp32 logits are 200 MB.
-CHUNK = 1024
+# Answer positions projected at once: 256 x 49k fp32 logits are 50 MB, and their backward pass
+# (logits, log-softmax, gradient) 150 MB at the step's memory peak; 1,024 held 600 MB there.
+CHUNK = 256
 # Config attributes of models that post-process their logits (soft-capping, scaling): the hidden
 # states cannot stand in for them, so those models keep transformers' own loss.
 LOGIT_POSTPROCESSING = ("final_logit_softcapping", "logit_scale", "logits_scaling")
