@@ -33,17 +33,16 @@ def model_workers(engine: Engine, asked: int | None) -> int:
     the SST-2 sentences/s of one worker of two threads (minilm, micro-batches of 16, medians of
     three alternating rounds: `benchmarks/serve_workers.py`): a micro-batch of a few short
     sentences is a small matmul, and splitting it over threads leaves much of each op waiting on
-    its slowest thread. Only tasks that tokenize in memory (`Task.predict_records` overridden) gain:
+    its slowest thread. Only tasks that tokenize in memory (`Task.in_memory_inputs`) gain:
     the others hold a process-wide lock while `datasets` tokenizes."""
     import torch
 
     from tunewise.inference.batches import device_of
-    from tunewise.tasks.base import Task
 
     if asked is not None and asked > 1 and engine.generative:
         raise TunewiseError(f"Run '{engine.run_dir}' {ONE_WORKER}")
     on_cpu = device_of(engine.predictor.model).type == "cpu"
-    in_memory = type(engine.task).predict_records is not Task.predict_records
+    in_memory = engine.task.in_memory_inputs
     cores = torch.get_num_threads()
     workers = asked or (min(cores, 4) if on_cpu and in_memory and not engine.generative else 1)
     if on_cpu and workers > 1:

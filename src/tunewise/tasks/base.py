@@ -44,6 +44,10 @@ class Task(ABC):
     # Examples per batch when the config does not set training.batch_size (None: the config's
     # default). More, smaller steps can suit a task better on small data (see token NER).
     default_batch_size: ClassVar[int | None] = None
+    # `tokenize` reads in-memory columns (`Columns`) as well as a `datasets` table, so raw inputs
+    # skip building one (~15 ms per request, as much as minilm's forward pass); also lets the
+    # server run several model workers (`serving.state`).
+    in_memory_inputs: ClassVar[bool] = False
     # Fields of an input record that `predict` reads (`tunewise predict --input` keeps these).
     predict_fields: ClassVar[tuple[str, ...]] = ("text",)
     # What `tunewise data prepare --task NAME` checks records against (None: no schema, the
@@ -160,23 +164,30 @@ class Task(ABC):
         batch_size: int = 64,
         progress: bool = False,
     ) -> list[dict[str, Any]]:
-        """Predictions for raw inputs (texts, or dicts with the task's input fields), in order.
-        A task that can tokenize them in memory overrides this to skip building a `datasets`
-        table, which costs more than the forward pass for a request of a few sentences."""
+        """Predictions for raw inputs (texts, or dicts with the task's input fields), in order."""
+        if self.in_memory_inputs:
+            from tunewise.inference.columns import Columns
+
+            table = Columns(self.input_columns(records))
+            return self.predict(model, tokenizer, table, batch_size, progress)
         from tunewise.inference.fingerprints import random_fingerprints
 
         with random_fingerprints():  # in-memory inputs: hashing the tokenizer cost ~150 ms/call
             dataset = self.records_to_dataset(records)
             return self.predict(model, tokenizer, dataset, batch_size, progress)
 
-    def records_to_dataset(self, records: list[str] | list[dict[str, Any]]) -> Any:
-        """Raw inputs given to `predict` (texts, or dicts with the task's input fields) as a
-        dataset shaped like `read(..., labelled=False)` returns."""
-        from datasets import Dataset
-
+    def input_columns(self, records: list[str] | list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """Raw inputs given to `predict` (texts, or dicts with the task's input fields) as columns
+        shaped like the dataset `read(..., labelled=False)` returns."""
         rows = [r if isinstance(r, dict) else {"text": r} for r in records]
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        return Dataset.from_dict({k: [r.get(k) for r in rows] for k in keys})
+        return {k: [r.get(k) for r in rows] for k in keys}
+
+    def records_to_dataset(self, records: list[str] | list[dict[str, Any]]) -> Any:
+        """`input_columns(records)` as a `datasets.Dataset`."""
+        from datasets import Dataset
+
+        return Dataset.from_dict(self.input_columns(records))
 
     def summary(self, metrics: dict[str, Any]) -> str:
         """One line of the headline metrics, printed after evaluation."""

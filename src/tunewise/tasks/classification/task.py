@@ -29,6 +29,7 @@ class ClassificationOptions(TaskOptions):
 class ClassificationTask(Task):
     name = "classification"
     predict_fields = ("text", "text_pair")
+    in_memory_inputs = True
     summary_keys = ("accuracy", "macro_f1", "micro_f1")
     prepare_schema = SCHEMA
     Options = ClassificationOptions
@@ -170,26 +171,6 @@ class ClassificationTask(Task):
         drop = [c for c in dataset.column_names if c not in keep]
         ds = dataset.map(encode, batched=True, remove_columns=drop, desc="tokenizing")
         return ds.rename_column("label", "labels") if "label" in ds.column_names else ds
-
-    def predict_records(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        records: list[str] | list[dict[str, Any]],
-        batch_size: int = 64,
-        progress: bool = False,
-    ) -> list[dict[str, Any]]:
-        # The same encode as `tokenize`, on plain lists: no `datasets` table per request.
-        from tunewise.evaluation.inference import predict_logits
-        from tunewise.inference.columns import Columns
-
-        rows = [r if isinstance(r, dict) else {"text": r} for r in records]
-        has_pair = any("text_pair" in r for r in rows)
-        fields = ("text", "text_pair") if has_pair else ("text",)
-        encoded = self._encoder(tokenizer, has_pair)({f: [r.get(f) for r in rows] for f in fields})
-        table = Columns(dict(encoded))
-        logits = predict_logits(model, table, self.collator(tokenizer), batch_size, progress)
-        return self.decode(logits)
 
     def collator(self, tokenizer: Any) -> Any:
         from transformers import DataCollatorWithPadding

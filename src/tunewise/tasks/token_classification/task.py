@@ -54,6 +54,7 @@ class TokenClassificationOptions(TaskOptions):
 class TokenClassificationTask(Task):
     name = "token_classification"
     predict_fields = ("text",)
+    in_memory_inputs = True
     prepare_schema = SCHEMA
     summary_keys = ("f1", "precision", "recall")
     Options = TokenClassificationOptions
@@ -143,26 +144,10 @@ class TokenClassificationTask(Task):
             ids.append(index[tag])
         return ids
 
-    def records_to_dataset(self, records: list[str] | list[dict[str, Any]]) -> Any:
+    def input_columns(self, records: list[str] | list[dict[str, Any]]) -> dict[str, list[Any]]:
         """Raw texts are split into words (character spans kept); records with a list of
         tokens are used as given, joined by single spaces."""
-        from datasets import Dataset
-
-        return Dataset.from_dict(input_columns(records, self.options.tokens_field))
-
-    def predict_records(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        records: list[str] | list[dict[str, Any]],
-        batch_size: int = 64,
-        progress: bool = False,
-    ) -> list[dict[str, Any]]:
-        # The same columns as `records_to_dataset`, in memory: no `datasets` table per request.
-        from tunewise.inference.columns import Columns
-
-        table = Columns(input_columns(records, self.options.tokens_field))
-        return self.predict(model, tokenizer, table, batch_size, progress)
+        return input_columns(records, self.options.tokens_field)
 
     def label_counts(self, dataset: Any) -> dict[str, int]:
         """Entities per type."""
