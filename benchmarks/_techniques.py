@@ -33,6 +33,29 @@ def sst2_files(n_dev: int | None) -> dict[str, Any]:
     }
 
 
+def tuning_setup(args: Any, quick_samples: int, quick_steps: int) -> tuple[Any, ...]:
+    """What the benchmarks that choose settings on held-out data share: SST-2 dev's tuning and
+    report halves (`heldout.py`, seed 0), the training data read in place with the tuning half
+    as validation, one-epoch training options (a smoke size with --quick), the seeds, and a tag
+    for work directories. `args`: --quick, --train-samples, --seeds."""
+    from heldout import split_halves
+
+    tune, report = split_halves(DATA / "sst2" / "dev.tsv", seed=0)
+    data = {
+        "train": str(DATA / "sst2" / "train.tsv"),
+        "validation": str(tune),
+        "text_column": ["sentence", "content"],
+    }
+    training: dict[str, Any] = {
+        "epochs": 1,
+        "max_train_samples": quick_samples if args.quick else args.train_samples,
+    }
+    if args.quick:
+        training["max_steps"] = quick_steps
+    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
+    return tune, report, data, training, seeds, "-quick" if args.quick else ""
+
+
 def conll_report_half() -> str:
     """CoNLL valid's report half (`heldout.py --conll`, seed 0), as a CoNLL file."""
     from heldout import split_conll_halves

@@ -6,7 +6,8 @@
 1. Choose: each setting in CANDIDATES and no adversary, seed 0, scored (clean and under
    `eval --perturb typos,synonyms`) on the *tuning* half of SST-2 dev. The chosen one has the
    highest mean perturbed accuracy among those whose clean accuracy is at most 0.5 points below
-   no adversary's there (the highest mean perturbed accuracy overall if none is).
+   no adversary's there (the highest mean perturbed accuracy overall if none is); ties go to the
+   higher clean accuracy.
 2. Report: the chosen setting and no adversary, seeds 0, 1, 2, on the *report* half (no choice
    was made on it). The bar (issue 14): perturbed accuracy up >= 1 point, clean down <= 0.5.
 
@@ -19,9 +20,8 @@ import argparse
 from typing import Any
 
 import tunewise
-from _techniques import DATA, RESULTS, WORK, timed, write_results
+from _techniques import RESULTS, WORK, timed, tuning_setup, write_results
 from distill_tune import mean_sd
-from heldout import split_halves
 
 # name -> training.adversarial (None: no adversary). epsilon is an L2 radius per example over
 # tokens x hidden; alpha the size of each ascent step.
@@ -44,25 +44,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     args = parser.parse_args()
-    tune, report = split_halves(DATA / "sst2" / "dev.tsv", seed=0)
-    training: dict[str, Any] = {
-        "epochs": 1,
-        "max_train_samples": 100 if args.quick else args.train_samples,
-    }
-    if args.quick:
-        training["max_steps"] = 4
-    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
-    tag = "-quick" if args.quick else ""
+    tune, report, data, training, seeds, tag = tuning_setup(args, 100, 4)
 
     def run(name: str, seed: int) -> dict[str, Any]:
         cfg = {
             "model": {"name": "minilm"},
             "task": {"type": "classification"},
-            "data": {
-                "train": str(DATA / "sst2" / "train.tsv"),
-                "validation": str(tune),
-                "text_column": ["sentence", "content"],
-            },
+            "data": data,
             "strategy": {"name": args.strategy},
             "training": {**training, "adversarial": CANDIDATES[name]},
             "eval": {"each_epoch": False},
@@ -112,7 +100,7 @@ def choose(candidates: list[dict[str, Any]]) -> str:
     base = next(c for c in candidates if c["name"] == "none")["tune"]["clean"]
     others = [c for c in candidates if c["name"] != "none"]
     kept = [c for c in others if c["tune"]["clean"] >= base - 0.005] or others
-    return max(kept, key=lambda c: perturbed(c["tune"]))["name"]
+    return max(kept, key=lambda c: (perturbed(c["tune"]), c["tune"]["clean"]))["name"]
 
 
 def summary(none: list[dict], adv: list[dict]) -> dict[str, Any]:

@@ -20,8 +20,7 @@ import statistics
 from typing import Any
 
 import tunewise
-from _techniques import DATA, RESULTS, WORK, timed, write_results
-from heldout import split_halves
+from _techniques import RESULTS, WORK, timed, tuning_setup, write_results
 
 # (name, alpha, temperature, hidden-state matching); alpha weighs the task loss, 1 - alpha the KD
 CANDIDATES = [
@@ -40,25 +39,13 @@ def main() -> None:
     parser.add_argument("--train-samples", type=int, default=4000)
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
-    tune, report = split_halves(DATA / "sst2" / "dev.tsv", seed=0)
-    training: dict[str, Any] = {
-        "epochs": 1,
-        "max_train_samples": 200 if args.quick else args.train_samples,
-    }
-    if args.quick:
-        training["max_steps"] = 10
-    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
-    tag = "-quick" if args.quick else ""
+    _, report, data, training, seeds, tag = tuning_setup(args, 200, 10)
 
     def run(name: str, seed: int, distill: dict[str, Any] | None) -> dict[str, Any]:
         cfg = {
             "model": {"name": "minilm"},
             "task": {"type": "classification"},
-            "data": {
-                "train": str(DATA / "sst2" / "train.tsv"),
-                "validation": str(tune),
-                "text_column": ["sentence", "content"],
-            },
+            "data": data,
             "strategy": {"name": "full"},
             "training": training,
             "eval": {"each_epoch": False},

@@ -14,7 +14,10 @@ AdamW; 2 threads; seed 0. Variants, each in its own process (so peak memory is i
   layer's input) and its default batches (length-grouped in random windows);
 - `lean_global`: lean with the previous grouping (the whole set sorted by length, so every batch
   holds examples of one length);
-- `lean_packed`: lean + training.packing.
+- `lean_packed`: lean + training.packing;
+- `lean_random`: lean with batches in random order (no length grouping), as LLaMA-Factory's
+  default sampler.
+A variant written `NAME@S` trains with seed S (default 0), e.g. `--variants lean@1,lean@2`.
     python benchmarks/sft_speed.py --variants lean,lean_global,lean_packed --output sft_grouping
 Peak memory is the child's VmHWM (resident high-water mark; model loading included). Real
 tokens/s counts non-pad tokens trained on. Results: benchmarks/results/sft_speed.{json,md}.
@@ -35,11 +38,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca-en-demo" / "train.json"
 WORK = ROOT / "benchmarks" / "work" / "sft_speed"
 VARIANTS = ("hf_loss", "answer_loss", "packed", "lean", "lean_global", "lean_packed")
-LEAN = ("lean", "lean_global", "lean_packed")
+LEAN = ("lean", "lean_global", "lean_packed", "lean_random")
+GROUPING = {"lean_global": "global", "lean_random": "none"}  # the others: window
 
 
-def child(variant: str, n_train: int, n_eval: int) -> dict[str, Any]:
+def child(name: str, n_train: int, n_eval: int) -> dict[str, Any]:
     import tunewise
+
+    variant, _, seed = name.partition("@")
 
     if variant == "hf_loss":  # the previous path: the model's own loss over full logits
         from tunewise.tasks.generation import base, inference
@@ -69,17 +75,17 @@ def child(variant: str, n_train: int, n_eval: int) -> dict[str, Any]:
             "num_threads": 2,
             "packing": variant in ("packed", "lean_packed"),
             # lean_global: the old grouping (whole set sorted by length: same-length batches)
-            "length_grouping": "global" if variant == "lean_global" else "window",
+            "length_grouping": GROUPING.get(variant, "window"),
         },
         "eval": {"each_epoch": False, "batch_size": 8},
         "output_dir": str(WORK / f"run-{variant}"),
-        "seed": 0,
+        "seed": int(seed or 0),
     }
     started = time.perf_counter()
     result = tunewise.finetune(cfg, overwrite=True)
     m, t = result.metrics["validation"], result.manifest["training"]
     return {
-        "variant": variant,
+        "variant": name,
         "n_train": t["n_train"],
         "n_held_out": m["n_examples"],
         "steps": t["steps"],
