@@ -55,9 +55,9 @@ def child(name: str, n_train: int, n_eval: int) -> dict[str, Any]:
     records = json.loads(DATA.read_text(encoding="utf-8"))
     WORK.mkdir(parents=True, exist_ok=True)
     files = {}
-    for name, part in (("train", records[:n_train]), ("held", records[-n_eval:])):
-        files[name] = WORK / f"{name}-{n_train}.jsonl"
-        files[name].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+    for split, part in (("train", records[:n_train]), ("held", records[-n_eval:])):
+        files[split] = WORK / f"{split}-{n_train}.jsonl"
+        files[split].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
     cfg = {
         "model": {"name": "smollm2-135m", "max_length": 256},
         "task": {"type": "instruction", "eval_generate_samples": 0},
