@@ -53,6 +53,38 @@ def test_loss_and_gradients_equal_transformers(llama):
         assert torch.allclose(p.grad, ref_grads[name], atol=1e-5), name
 
 
+def test_frozen_head_takes_each_chunks_gradient_in_the_forward_loop(llama):
+    """With the head (and the tied embeddings) frozen, as under LoRA: the same loss and
+    gradients, the chunks' gradients taken in the forward loop, nothing recomputed."""
+    import tunewise.training.lm_loss as lm_loss
+
+    inputs, labels = _batch(llama.config.vocab_size, seed=2)
+    head = llama.get_output_embeddings()
+    head.weight.requires_grad_(False)
+    try:
+        llama.zero_grad()
+        reference = llama(**inputs, labels=labels).loss
+        reference.backward()
+        ref_grads = {n: p.grad.clone() for n, p in llama.named_parameters() if p.requires_grad}
+        llama.zero_grad()
+        calls = []
+        original = lm_loss._nll_sum
+        lm_loss._nll_sum = lambda *a: calls.append(torch.is_grad_enabled()) or original(*a)
+        try:
+            total, count = causal_nll(llama, {**inputs, "use_cache": False}, labels, chunk=3)
+            assert "FrozenHeadNll" in type(total.grad_fn).__name__
+            n_chunks = len(calls)
+            (total / count).backward()
+        finally:
+            lm_loss._nll_sum = original
+        assert n_chunks == -(-count // 3) and len(calls) == n_chunks  # none in backward
+        assert torch.allclose(total / count, reference, atol=1e-5)
+        for name, grad in ref_grads.items():
+            assert torch.allclose(dict(llama.named_parameters())[name].grad, grad, atol=1e-5)
+    finally:
+        head.weight.requires_grad_(True)
+
+
 def test_head_is_restored_and_tied(llama):
     head = llama.get_output_embeddings()
     with hidden_states_as_logits(llama) as real:

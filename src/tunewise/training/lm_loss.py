@@ -4,8 +4,10 @@ A transformers causal LM projects every position onto the vocabulary (49,152 wor
 and keeps those fp32 logits for the backward pass, although answer-only training throws away
 every prompt and padding row. Here the model runs with its output head swapped for the identity,
 so its "logits" are the final hidden states; the states at positions whose next token carries a
-label are gathered, and only those go through the real head, in chunks whose logits are recomputed
-in the backward pass instead of kept. No (tokens x vocabulary) tensor exists at any time, and the
+label are gathered, and only those go through the real head, in chunks: with the head frozen (LoRA
+and the other PEFT strategies) each chunk's gradient is taken in the same loop and its logits
+dropped; with a trainable head the chunks' logits are recomputed in the backward pass instead of
+kept. No (tokens x vocabulary) tensor exists at any time, and the
 head's FLOPs (about a fifth of a 135M model's) are spent on answer tokens alone.
 
 Hand-written: transformers' `logits_to_keep` keeps one set of sequence positions shared by every
@@ -73,6 +75,31 @@ def _nll_sum(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> to
     return nn.functional.cross_entropy(head(hidden).float(), targets, reduction="sum")
 
 
+class _FrozenHeadNll(torch.autograd.Function):
+    """The summed NLL through a frozen head, chunk by chunk, with its gradient w.r.t. the states
+    computed in the same loop (as Liger's fused linear cross-entropy does on GPU): no chunk's
+    logits outlive their iteration, and the backward pass only scales the kept gradient, so
+    nothing is recomputed (recomputing the chunks cost ~9% of a smollm2 LoRA step)."""
+
+    @staticmethod
+    def forward(ctx: Any, states: torch.Tensor, head: nn.Module, targets, chunk: int):
+        grads = torch.empty_like(states)
+        total = states.new_zeros((), dtype=torch.float32)
+        with torch.enable_grad():
+            for start in range(0, len(targets), chunk):
+                part = states[start : start + chunk].detach().requires_grad_(True)
+                loss = _nll_sum(head, part, targets[start : start + chunk])
+                (grads[start : start + chunk],) = torch.autograd.grad(loss, part)
+                total += loss.detach()
+        ctx.save_for_backward(grads)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad_total: torch.Tensor):
+        (grads,) = ctx.saved_tensors
+        return grads * grad_total.to(grads.dtype), None, None, None
+
+
 def causal_nll(
     model: nn.Module, inputs: dict[str, Any], labels: torch.Tensor, chunk: int = CHUNK
 ) -> tuple[torch.Tensor, int]:
@@ -85,8 +112,11 @@ def causal_nll(
         hidden = model(**inputs).logits
     keep = labels[:, 1:] != IGNORE
     states, targets = hidden[:, :-1][keep], labels[:, 1:][keep]
+    training = torch.is_grad_enabled() and states.requires_grad
+    if training and not any(p.requires_grad for p in head.parameters()):
+        return _FrozenHeadNll.apply(states, head, targets, chunk), len(targets)
     total = hidden.new_zeros((), dtype=torch.float32)
-    recompute = torch.is_grad_enabled() and states.requires_grad and len(targets) > chunk
+    recompute = training and len(targets) > chunk
     for start in range(0, len(targets), chunk):
         part = (head, states[start : start + chunk], targets[start : start + chunk])
         if recompute:  # keep no chunk's logits: recompute them in the backward pass
