@@ -17,6 +17,7 @@ Writes benchmarks/results/adversarial_tuned.json and .md (`_quick` with --quick)
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 import tunewise
@@ -43,6 +44,11 @@ def main() -> None:
     parser.add_argument("--strategy", default="lora")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument(
+        "--more-seeds",
+        help="second round: train these candidates with the other seeds too, then choose between "
+        "them and the first round's choice by their means over seeds on the tuning half",
+    )
     args = parser.parse_args()
     tune, report, data, training, seeds, tag = tuning_setup(args, 100, 4)
 
@@ -69,6 +75,8 @@ def main() -> None:
         print(f"[adversarial_tune] {name} seed {seed}: {row}", flush=True)
         return row
 
+    if args.more_seeds:
+        return second_round(args, run, seeds)
     names = ["none", *(n for n in args.candidates.split(",") if n != "none")]
     candidates = [run(name, 0) for name in names]
     chosen = choose(candidates)
@@ -85,10 +93,38 @@ def main() -> None:
         "report": report_rows,
         "summary": summary(report_rows["none"], report_rows[chosen]),
     }
-    write_results("adversarial_tuned", args.quick, results)
-    (RESULTS / f"adversarial_tuned{'_quick' if args.quick else ''}.md").write_text(
+    save(results)
+
+
+def save(results: dict[str, Any]) -> None:
+    write_results("adversarial_tuned", results["quick"], results)
+    (RESULTS / f"adversarial_tuned{'_quick' if results['quick'] else ''}.md").write_text(
         markdown(results)
     )
+
+
+def second_round(args: Any, run: Any, seeds: list[int]) -> None:
+    """`--more-seeds`: the named candidates' other seeds, and the choice made again between
+    them and the first round's choice on their means over seeds (the tuning half still)."""
+    results = json.loads(
+        (RESULTS / f"adversarial_tuned{'_quick' if args.quick else ''}.json").read_text()
+    )
+    rows = dict(results["report"])  # none and the first choice: every seed already
+    for name in args.more_seeds.split(","):
+        first = [c for c in results["candidates_on_tuning_half"] if c["name"] == name]
+        rows[name] = first + [run(name, s) for s in seeds if s]
+    means = [
+        {"name": name, "tune": {k: mean_sd([r["tune"][k] for r in rs])[0] for k in rs[0]["tune"]}}
+        for name, rs in rows.items()
+    ]
+    chosen = choose(means)
+    results["second_round"] = {
+        "rows": {n: rs for n, rs in rows.items() if n not in results["report"]},
+        "tuning_means": means,
+        "chosen": chosen,
+        "summary": summary(rows["none"], rows[chosen]),
+    }
+    save(results)
 
 
 def perturbed(scores: dict[str, float]) -> float:
@@ -153,7 +189,39 @@ def markdown(r: dict[str, Any]) -> str:
         f"Change in points: {gains}. Bars: perturbed up >= 1 point: {s['bar_perturbed_up_1']}; "
         f"clean down <= 0.5: {s['bar_clean_down_at_most_0.5']}.",
     ]
+    if "second_round" in r:
+        lines += second_round_markdown(r["second_round"])
     return "\n".join(lines) + "\n"
+
+
+def second_round_markdown(r2: dict[str, Any]) -> list[str]:
+    s, cols = r2["summary"], ("clean", *PERTURB)
+    lines = [
+        "",
+        "## Second round: the other seeds of " + ", ".join(r2["rows"]),
+        "",
+        "| candidate | tuning half, mean over seeds: clean / typos / synonyms |",
+        "|---|---|",
+    ]
+    for m in r2["tuning_means"]:
+        lines.append(f"| {m['name']} | " + " / ".join(f"{m['tune'][k]:.4f}" for k in cols) + " |")
+    lines += [
+        "",
+        f"Chosen on the tuning half's means: **{r2['chosen']}**. Report half, mean ± sd:",
+        "",
+        "| | clean | typos | synonyms |",
+        "|---|---|---|---|",
+    ]
+    for who, label in (("none", "no adversary"), ("adversarial", r2["chosen"])):
+        cells = " | ".join(f"{s[k][f'{who}_mean']:.4f} ± {s[k][f'{who}_sd']:.4f}" for k in cols)
+        lines.append(f"| {label} | {cells} |")
+    gains = ", ".join(f"{k} {s[k]['gain_points']:+.2f}" for k in cols)
+    lines += [
+        "",
+        f"Change in points: {gains}. Bars: perturbed up >= 1 point: {s['bar_perturbed_up_1']}; "
+        f"clean down <= 0.5: {s['bar_clean_down_at_most_0.5']}.",
+    ]
+    return lines
 
 
 if __name__ == "__main__":
