@@ -173,22 +173,8 @@ def markdown(r: dict[str, Any]) -> str:
         t, p = (" / ".join(f"{c[h][k]:.4f}" for k in cols) for h in ("tune", "report"))
         how = " ".join(f"{k}={v}" for k, v in (c["settings"] or {}).items()) or "-"
         lines.append(f"| {c['name']} | {how} | {t} | {p} | {c['train_seconds']:.0f} |")
-    lines += [
-        "",
-        f"Chosen on the tuning half: **{r['chosen']}**.",
-        "",
-        "| report half, mean ± sd over seeds | clean | typos | synonyms |",
-        "|---|---|---|---|",
-    ]
-    for who, label in (("none", "no adversary"), ("adversarial", r["chosen"])):
-        cells = " | ".join(f"{s[k][f'{who}_mean']:.4f} ± {s[k][f'{who}_sd']:.4f}" for k in cols)
-        lines.append(f"| {label} | {cells} |")
-    gains = ", ".join(f"{k} {s[k]['gain_points']:+.2f}" for k in cols)
-    lines += [
-        "",
-        f"Change in points: {gains}. Bars: perturbed up >= 1 point: {s['bar_perturbed_up_1']}; "
-        f"clean down <= 0.5: {s['bar_clean_down_at_most_0.5']}.",
-    ]
+    lines += ["", f"Chosen on the tuning half: **{r['chosen']}**.", ""]
+    lines += report_table(s, r["chosen"])
     if "second_round" in r:
         lines += second_round_markdown(r["second_round"])
     return "\n".join(lines) + "\n"
@@ -205,23 +191,27 @@ def second_round_markdown(r2: dict[str, Any]) -> list[str]:
     ]
     for m in r2["tuning_means"]:
         lines.append(f"| {m['name']} | " + " / ".join(f"{m['tune'][k]:.4f}" for k in cols) + " |")
-    lines += [
-        "",
-        f"Chosen on the tuning half's means: **{r2['chosen']}**. Report half, mean ± sd:",
-        "",
-        "| | clean | typos | synonyms |",
+    lines += ["", f"Chosen on the tuning half's means: **{r2['chosen']}**.", ""]
+    return lines + report_table(s, r2["chosen"])
+
+
+def report_table(s: dict[str, Any], chosen: str) -> list[str]:
+    """The report half's means ± sd for no adversary and `chosen`, the change and the bars."""
+    cols = ("clean", *PERTURB)
+    lines = [
+        "| report half, mean ± sd over seeds | clean | typos | synonyms |",
         "|---|---|---|---|",
     ]
-    for who, label in (("none", "no adversary"), ("adversarial", r2["chosen"])):
+    for who, label in (("none", "no adversary"), ("adversarial", chosen)):
         cells = " | ".join(f"{s[k][f'{who}_mean']:.4f} ± {s[k][f'{who}_sd']:.4f}" for k in cols)
         lines.append(f"| {label} | {cells} |")
     gains = ", ".join(f"{k} {s[k]['gain_points']:+.2f}" for k in cols)
-    lines += [
+    return [
+        *lines,
         "",
         f"Change in points: {gains}. Bars: perturbed up >= 1 point: {s['bar_perturbed_up_1']}; "
         f"clean down <= 0.5: {s['bar_clean_down_at_most_0.5']}.",
     ]
-    return lines
 
 
 if __name__ == "__main__":
