@@ -99,10 +99,12 @@ def shaper(predictor: Any, text_column: str | None = None) -> Any:
     texts = ([text_column] if text_column else []) + (_names(spec.text_column) if spec else [])
     pairs = _names(spec.text_pair_column) if spec else []
     keep = input_fields(predictor.task)
-    plain = type(predictor.task).records_to_dataset is Task.records_to_dataset
+    cls = type(predictor.task)  # the base's columns (text, text_pair) unless the task has its own
+    plain = cls.records_to_dataset is Task.records_to_dataset
+    plain = plain and cls.input_columns is Task.input_columns
 
     def shape(record: dict[str, Any]) -> dict[str, Any]:
-        if not plain:  # the task's records_to_dataset validates its own fields
+        if not plain:  # the task's input_columns / records_to_dataset validate its fields
             return {k: v for k, v in record.items() if k in keep}
         out: dict[str, Any] = {}
         # a second text only when the run was trained on pairs (as `read` does)
