@@ -85,7 +85,7 @@ def attention(module: nn.Module, query, key, value, attention_mask, **kwargs):
         or kwargs.get("position_bias") is not None
         or getattr(module, "num_key_value_groups", 1) > 1
         or key.shape[1] != query.shape[1]
-        or any(v is not None for k, v in kwargs.items() if k not in _PLAIN_KWARGS)
+        or _unknown_arguments(kwargs)
     )
     if plain and _native_gqa(module, query, key, kwargs):
         return _gqa_attention(module, query, key, value, attention_mask, **kwargs)
@@ -101,6 +101,11 @@ def attention(module: nn.Module, query, key, value, attention_mask, **kwargs):
     return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
 
 
+def _unknown_arguments(kwargs: dict[str, Any]) -> bool:
+    """An attention argument set that the paths here do not cover (sliding windows, sinks...)."""
+    return any(v is not None for k, v in kwargs.items() if k not in _PLAIN_KWARGS)
+
+
 def _native_gqa(module: nn.Module, query, key, kwargs: dict[str, Any]) -> bool:
     """Grouped-query attention in CPU training, where transformers would copy each key and value
     head `num_key_value_groups` times (`repeat_kv`) whenever there is a padding mask, and
@@ -111,7 +116,7 @@ def _native_gqa(module: nn.Module, query, key, kwargs: dict[str, Any]) -> bool:
         and getattr(module, "num_key_value_groups", 1) > 1
         and query.shape[2] == key.shape[2] > 1  # no KV cache
         and kwargs.get("position_bias") is None
-        and not any(v is not None for k, v in kwargs.items() if k not in _PLAIN_KWARGS)
+        and not _unknown_arguments(kwargs)
     )
 
 

@@ -35,7 +35,10 @@ def _malloc_trim() -> Any:
 def trim() -> bool:
     """Return the heap's free pages to the system; False where there is no glibc."""
     fn = _malloc_trim()
-    return bool(fn and fn(0) is not None)
+    if fn is None:
+        return False
+    fn(0)
+    return True
 
 
 class TrimHeap(TrainerCallback):
