@@ -11,6 +11,8 @@ results go back to input order by index. Training packs its batches with the sam
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,8 @@ from tqdm.auto import tqdm
 
 IGNORE = -100  # label of a position that carries no loss (padding, prompt tokens, sub-tokens)
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# The fixed cost of one forward pass in tokens' worth of compute, when set (`forward_cost`).
+_FORWARD_COST: ContextVar[float | None] = ContextVar("tunewise_forward_cost", default=None)
 
 
 def device_of(model: Any) -> Any:
@@ -30,6 +34,7 @@ def pack_batches(
     batch_size: int,
     max_tokens: int | None = None,
     seed: int | None = 0,
+    forward_cost: float | None = None,
 ) -> list[list[int]]:
     """Indices grouped into batches of similar length.
 
@@ -37,6 +42,10 @@ def pack_batches(
     otherwise); consecutive runs then form batches of at most `batch_size` examples, or, with
     `max_tokens`, batches whose padded size (examples × longest) stays within the budget. An
     example longer than the budget gets a batch of its own.
+
+    With `forward_cost` (a forward pass's fixed cost, in padded tokens' worth of compute), the
+    sorted run is cut where it is cheapest overall instead: the fewest padded tokens plus
+    `forward_cost` per batch, within the same limits (`cheapest_cuts`).
 
     Written here because neither HF Trainer nor `datasets` packs batches by a padded-token
     budget: Trainer's `group_by_length` only reorders fixed-count batches.
@@ -47,6 +56,12 @@ def pack_batches(
     else:
         jitter = np.random.default_rng(seed).random(len(lengths))
         order = np.lexsort((jitter, lengths))
+    if forward_cost is not None:
+        sizes = lengths[order].tolist()
+        return [
+            order[a:b].tolist()
+            for a, b in cheapest_cuts(sizes, batch_size, max_tokens, forward_cost)
+        ]
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0
@@ -64,6 +79,45 @@ def pack_batches(
     return batches
 
 
+def cheapest_cuts(
+    sizes: list[int], batch_size: int, max_tokens: int | None, forward_cost: float
+) -> list[tuple[int, int]]:
+    """(start, end) runs of ascending `sizes` with the least total cost, a run costing
+    `forward_cost` + rows x its longest, at most `batch_size` rows and (when given) `max_tokens`
+    padded tokens (a longer single row runs alone). Dynamic programming over the cut points,
+    O(n x batch_size): meant for a server's micro-batch, not a whole dataset. Hand-written: no
+    library splits a padded batch by cost."""
+    n = len(sizes)
+    best = [0.0] + [float("inf")] * n  # best[j]: cheapest cost of the first j sizes
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        longest = sizes[j - 1]
+        for i in range(j - 1, max(0, j - batch_size) - 1, -1):
+            rows = j - i
+            if rows > 1 and max_tokens and rows * longest > max_tokens:
+                break
+            cost = best[i] + forward_cost + rows * longest
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    runs, j = [], n
+    while j > 0:
+        runs.append((cut[j], j))
+        j = cut[j]
+    return runs[::-1]
+
+
+@contextmanager
+def forward_cost(tokens: float | None) -> Iterator[None]:
+    """Within the block (this thread or task only), inference batches are cut by cost
+    (`pack_batches`' `forward_cost`): a server's small random micro-batch pads far less as a few
+    passes of similar lengths than as fixed-size slices of it."""
+    token = _FORWARD_COST.set(tokens)
+    try:
+        yield
+    finally:
+        _FORWARD_COST.reset(token)
+
+
 def sorted_batches(
     lengths: Sequence[int],
     batch_size: int,
@@ -77,7 +131,8 @@ def sorted_batches(
     """Indices of length-sorted batches (deterministic order), with an optional progress bar;
     `shard=(rank, world)` keeps every world-th batch from the rank-th (one process's share)."""
     rank, world = shard
-    batches = pack_batches(lengths, batch_size, max_tokens, seed=None)[rank::world]
+    cost = _FORWARD_COST.get()
+    batches = pack_batches(lengths, batch_size, max_tokens, None, cost)[rank::world]
     total = sum(len(b) for b in batches)
     bar = tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False)
     try:

@@ -16,7 +16,11 @@ from tunewise.serving.problems import RequestError
 
 # Tasks whose inputs the base `Task.records_to_dataset` takes unchecked: a `text` (+ `text_pair`).
 TEXT_TASKS = ("classification", "continued_pretraining")
-ENCODER_ROWS = 8  # rows per forward pass when the server predicts for an encoder task
+# An encoder forward pass's fixed cost in tokens' worth of compute: the server cuts a micro-batch
+# into length-sorted passes where one more pass costs less than the padding it saves (chosen on
+# SST-2 train sentences with minilm, the same for torch and onnxruntime:
+# `benchmarks/serve_forward_cost.py`).
+FORWARD_COST = 16.0
 
 
 @dataclass(frozen=True)
@@ -145,13 +149,15 @@ class Engine:
         return tokenizer
 
     def predict(self, inputs: list[Any], batch_size: int) -> list[dict[str, Any]]:
-        # Encoder tasks: the micro-batch runs as length-sorted forward passes of 8 rows. Random
-        # requests padded to one 32-row batch waste ~half the FLOPs on padding; 8-row passes ran
-        # 183 vs 143 SST-2 sentences/s on 2 cores (`benchmarks/serve_load.py`'s ceiling rows,
-        # measured with one two-thread worker, before `--workers` existed).
-        rows = max(64, batch_size) if self.generative else ENCODER_ROWS
-        model = self.predictor.model
-        return self.task.predict_records(model, self.tokenizer(), inputs, batch_size=rows)
+        from tunewise.inference.batches import forward_cost
+
+        model, tokenizer = self.predictor.model, self.tokenizer()
+        if self.generative:
+            return self.task.predict_records(model, tokenizer, inputs, max(64, batch_size))
+        # Random requests padded to one batch waste about half the FLOPs on padding; cut by cost,
+        # a micro-batch runs as a few passes of similar lengths instead.
+        with forward_cost(FORWARD_COST):
+            return self.task.predict_records(model, tokenizer, inputs, batch_size)
 
     def prompts(self, records: list[Any]) -> list[list[int]]:
         """Generation prompts (token ids) for records, as the task builds them; RequestError 422
