@@ -16,7 +16,10 @@ AdamW; 2 threads; seed 0. Variants, each in its own process (so peak memory is i
   holds examples of one length);
 - `lean_packed`: lean + training.packing;
 - `lean_random`: lean with batches in random order (no length grouping), as LLaMA-Factory's
-  default sampler.
+  default sampler;
+- `lean_step`: lean with each step's loss divided by its own answer tokens
+  (`training.loss_normalization: step`, the default before 2026-12-02) instead of the epoch's
+  mean per step.
 A variant written `NAME@S` trains with seed S (default 0), e.g. `--variants lean@1,lean@2`.
     python benchmarks/sft_speed.py --variants lean,lean_global,lean_packed --output sft_grouping
 Peak memory is the child's VmHWM (resident high-water mark; model loading included). Real
@@ -38,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca-en-demo" / "train.json"
 WORK = ROOT / "benchmarks" / "work" / "sft_speed"
 VARIANTS = ("hf_loss", "answer_loss", "packed", "lean", "lean_global", "lean_packed")
-LEAN = ("lean", "lean_global", "lean_packed", "lean_random")
+LEAN = ("lean", "lean_global", "lean_packed", "lean_random", "lean_step")
 GROUPING = {"lean_global": "global", "lean_random": "none"}  # the others: window
 
 
@@ -76,6 +79,7 @@ def child(name: str, n_train: int, n_eval: int) -> dict[str, Any]:
             "packing": variant in ("packed", "lean_packed"),
             # lean_global: the old grouping (whole set sorted by length: same-length batches)
             "length_grouping": GROUPING.get(variant, "window"),
+            "loss_normalization": "step" if variant == "lean_step" else "epoch",
         },
         "eval": {"each_epoch": False, "batch_size": 8},
         "output_dir": str(WORK / f"run-{variant}"),

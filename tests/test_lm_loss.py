@@ -226,3 +226,55 @@ def test_packed_training_run_counts_every_real_token(tmp_path):
     assert training["steps"] == 3
     assert training["real_tokens"] == sum(encoded["length"])  # no padding, every token once
     assert result.metrics["validation"]["loss"] < result.metrics["validation"]["loss_before"]
+
+
+def test_answer_tokens_are_counted_as_the_trainer_counts_them():
+    labels = [[IGNORE, 5, 6, IGNORE], [7, IGNORE, 8], [9]]
+    # a row's first label is never predicted (the shift); the rest count unless ignored
+    assert AnswerOnlyLoss.tokens(labels) == 3
+
+
+def test_trainer_divides_a_training_step_by_the_epochs_tokens_per_step(llama, tmp_path):
+    from transformers import TrainingArguments
+
+    from tunewise.training.trainer import TunewiseTrainer
+
+    inputs, labels = _batch(llama.config.vocab_size, seed=2)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    trainer = TunewiseTrainer(model=llama, args=args, loss_module=AnswerOnlyLoss())
+    batch = {**inputs, "labels": labels}
+    with torch.no_grad():
+        total, count = causal_nll(llama, dict(inputs), labels)
+        assert torch.allclose(trainer.compute_loss(llama, batch, num_items_in_batch=7), total / 7)
+        trainer.loss_tokens_per_step = 40.0
+        assert torch.allclose(trainer.compute_loss(llama, batch, num_items_in_batch=7), total / 40)
+        # evaluation (no count from the Trainer) keeps the batch's own mean
+        assert torch.allclose(trainer.compute_loss(llama, batch), total / count)
+
+
+@pytest.mark.parametrize("normalization", ["epoch", "step"])
+def test_a_run_records_the_epochs_loss_tokens_per_step(tmp_path, normalization):
+    from generation_fixtures import instruction_records, write
+    from tunewise import api
+
+    model = build_llama(tmp_path / "model")
+    train = write(tmp_path / "train.jsonl", instruction_records(24, 1))
+    dev = write(tmp_path / "dev.jsonl", instruction_records(6, 2))
+    cfg = {
+        "model": {"name": str(model), "max_length": 96},
+        "task": {"type": "instruction", "eval_generate_samples": 0},
+        "data": {"train": str(train), "validation": str(dev)},
+        "strategy": "lora",
+        "training": {"epochs": 2, "batch_size": 8, "loss_normalization": normalization},
+        "output_dir": str(tmp_path / "run"),
+    }
+    result = api.finetune(cfg)
+    predictor = api.load(result.run_dir)
+    encoded = predictor.task.tokenize(predictor.read(train), predictor.tokenizer)
+    training = result.manifest["training"]
+    assert training["steps"] == 6  # 3 per epoch
+    if normalization == "epoch":
+        want = AnswerOnlyLoss.tokens(encoded["labels"]) / 3
+        assert training["loss_tokens_per_step"] == pytest.approx(want, abs=0.01)
+    else:
+        assert "loss_tokens_per_step" not in training

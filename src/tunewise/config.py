@@ -149,6 +149,11 @@ class TrainingConfig(Section):
     # Causal-LM generation tasks: the examples of a batch share one row (positions restart per
     # example, attention stays inside it), so no padding is computed; same loss as unpacked.
     packing: bool = False
+    # Causal-LM answer loss, what a step's summed token loss is divided by: "epoch", the epoch's
+    # mean answer tokens per step (each token weighs the same whichever batch it lands in);
+    # "step", the step's own count (transformers'; length-grouped batches then weigh a short
+    # answer's tokens more than a long one's)
+    loss_normalization: Literal["epoch", "step"] = "epoch"
     # Mixed precision through the Trainer's bf16/fp16 switches (autocast): bf16 also on CPU;
     # fp16 needs CUDA. See docs/scale.md.
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

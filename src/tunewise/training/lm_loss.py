@@ -128,7 +128,14 @@ def causal_nll(
 
 class AnswerOnlyLoss:
     """The Trainer's loss for causal-LM tasks: mean NLL over answer tokens (over the whole
-    accumulated batch when the Trainer counts them, as transformers' own causal loss does)."""
+    accumulated batch when the Trainer counts them, as transformers' own causal loss does, or
+    over the epoch's mean per step: `training.loss_normalization`, `TunewiseTrainer`)."""
+
+    @staticmethod
+    def tokens(labels: Any) -> int:
+        """Positions that carry loss in unshifted causal-LM labels (a row's first never does),
+        counted as the Trainer counts `num_items_in_batch`."""
+        return sum(sum(1 for t in row[1:] if t != IGNORE) for row in labels)
 
     def __call__(
         self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None

@@ -91,14 +91,30 @@ def small_data_batch(cfg: Config, n_train: int, min_steps: int = 16) -> None:
         t.batch_size //= 2
 
 
-def _planned_steps(cfg: Config, lengths: list[int], grouping: str) -> int:
+def _steps_per_epoch(cfg: Config, lengths: list[int], grouping: str) -> float:
+    """Optimizer steps in one epoch (one step trains a batch on every rank)."""
     t = cfg.training
-    if t.max_steps:
-        return t.max_steps
-    world = distributed.world_size()  # one step trains a batch on every rank
+    world = distributed.world_size()
     budget = t.max_tokens_per_batch * world if t.max_tokens_per_batch else None
     batches = len(grouped_batches(lengths, t.batch_size * world, budget, cfg.seed, grouping))
-    return max(1, int(np.ceil(batches / t.gradient_accumulation_steps * t.epochs)))
+    return batches / t.gradient_accumulation_steps
+
+
+def _planned_steps(cfg: Config, lengths: list[int], grouping: str) -> int:
+    if cfg.training.max_steps:
+        return cfg.training.max_steps
+    per_epoch = _steps_per_epoch(cfg, lengths, grouping)
+    return max(1, int(np.ceil(per_epoch * cfg.training.epochs)))
+
+
+def _loss_tokens_per_step(cfg: Config, task: Task, trainer: Any, train: Any) -> float | None:
+    """`training.loss_normalization: epoch`: the loss tokens of one epoch per optimizer step, for
+    a loss module that counts them (causal-LM answer loss); None otherwise."""
+    count = getattr(trainer.loss_module, "tokens", None)
+    if cfg.training.loss_normalization != "epoch" or count is None:
+        return None
+    steps = _steps_per_epoch(cfg, train["length"], length_grouping(cfg, task))
+    return count(train["labels"]) / max(steps, 1.0)
 
 
 def finetune(
@@ -185,6 +201,7 @@ def _train(
     if prepared and main:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
+    trainer.loss_tokens_per_step = _loss_tokens_per_step(cfg, task, trainer, encoded["train"])
     if cfg.distill:  # the teacher's term in compute_loss (its logits cached first if asked)
         trainer.distiller = distill_setup.make_distiller(cfg, trainer, run_dir / "checkpoints")
     # e.g. diff pruning's sparsity schedule, tune's pruning reporter
@@ -231,6 +248,8 @@ def _train(
         # the split whose metric chose the checkpoint (None: the last step, no per-epoch eval)
         "best_checkpoint_split": "validation" if cfg.eval.each_epoch else None,
     }
+    if trainer.loss_tokens_per_step:
+        training.update(loss_tokens_per_step=round(trainer.loss_tokens_per_step, 2))
     training.update(precision=cfg.training.precision)
     training.update(gradient_checkpointing=cfg.training.gradient_checkpointing)
     training.update(world_size=distributed.world_size())

@@ -61,6 +61,9 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer
         self.max_tokens_per_batch = max_tokens_per_batch
         self.length_grouping = length_grouping
         self.loss_module = loss_module
+        # loss tokens per optimizer step over the epoch (all processes), which a loss module's
+        # summed loss is divided by in place of the step's own count; None: the step's count
+        self.loss_tokens_per_step: float | None = None
         self.adversarial = adversarial
         self.real_tokens_seen = 0
         # Totals of the steps before a resume (from the checkpoint's seal), so the manifest
@@ -182,6 +185,10 @@ class TunewiseTrainer(AdversarialMixin, DistillMixin, MultiTaskLogMixin, Trainer
             self.real_tokens_seen += real_tokens(inputs)
         if self.loss_module is None or (return_outputs and not self.args.prediction_loss_only):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self.loss_tokens_per_step and num_items_in_batch is not None:  # a training step
+            per_process = not self.args.average_tokens_across_devices  # as Trainer counts
+            share = self.accelerator.num_processes if per_process else 1
+            num_items_in_batch = self.loss_tokens_per_step / share
         loss = self.loss_module(model, inputs, num_items_in_batch)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes  # as Trainer does for a model's own loss
