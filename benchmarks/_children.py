@@ -15,12 +15,17 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def vm_hwm_mb() -> float:
-    """This process's resident-memory high-water mark (model loading included)."""
+def status_mb(key: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmHWM, VmRSS, ...), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def vm_hwm_mb() -> float:
+    """This process's resident-memory high-water mark (model loading included)."""
+    return status_mb("VmHWM")
 
 
 def report_child(result: dict[str, Any]) -> None:

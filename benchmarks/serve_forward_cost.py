@@ -17,11 +17,10 @@ import json
 import os
 import random
 import statistics
-import threading
-import time
 from typing import Any
 
 from serve_load import DATA, RESULTS, classifier_run  # benchmarks/ is on sys.path
+from serve_workers import rate as spread
 
 CANDIDATES: list[float | None] = [None, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]  # None: 8-row slices
 
@@ -45,18 +44,7 @@ def rate(engine: Any, workers: int, texts: list[str], micro: int, cost: float | 
     chunks = [texts[i : i + micro] for i in range(0, len(texts), micro)]
     for part in chunks[:2]:
         run(part)  # warm-up: oneDNN / onnxruntime set up kernels per new shape
-
-    def work(k: int) -> None:
-        for part in chunks[k::workers]:
-            run(part)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(workers)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(texts) / (time.perf_counter() - start)
+    return spread(run, chunks, workers)
 
 
 def main() -> None:

@@ -18,7 +18,10 @@ import random
 import statistics
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,10 +31,12 @@ DEV = ROOT.parent / "shared" / "data" / "sst2" / "dev.tsv"
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def rate(engine, chunks: list[list[str]], workers: int) -> float:
+def rate(predict: Callable[[list[str]], Any], chunks: list[list[str]], workers: int) -> float:
+    """Texts/s of `predict` over `chunks` (micro-batches) spread over `workers` threads."""
+
     def work(k: int) -> None:
         for part in chunks[k::workers]:
-            engine.predict(part, 32)
+            predict(part)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(workers)]
     start = time.perf_counter()
@@ -61,8 +66,9 @@ def main() -> None:
                 torch.set_num_threads(threads)
                 engine.share_threads(threads)
                 workers = 1 if name.startswith("1_") else cores
-                rate(engine, chunks[:4], workers)  # warm-up for this thread count
-                rounds[name].append(round(rate(engine, chunks, workers), 1))
+                predict = partial(engine.predict, batch_size=32)
+                rate(predict, chunks[:4], workers)  # warm-up for this thread count
+                rounds[name].append(round(rate(predict, chunks, workers), 1))
         result[backend] = {
             k: {"rounds": v, "median": statistics.median(v)} for k, v in rounds.items()
         }

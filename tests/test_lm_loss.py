@@ -204,7 +204,8 @@ def test_packing_is_refused_where_it_cannot_work():
     assert load_config({**base, "task": "instruction", "strategy": "lora"}).training.packing
 
 
-def test_packed_training_run_counts_every_real_token(tmp_path):
+def _instruction_run(tmp_path, strategy: str, **training) -> tuple:
+    """A tiny instruction run on 24 records, batch 8: (result, its train set tokenized)."""
     from generation_fixtures import instruction_records, write
     from tunewise import api
 
@@ -215,13 +216,17 @@ def test_packed_training_run_counts_every_real_token(tmp_path):
         "model": {"name": str(model), "max_length": 96},
         "task": {"type": "instruction", "eval_generate_samples": 0},
         "data": {"train": str(train), "validation": str(dev)},
-        "strategy": "full",
-        "training": {"epochs": 1, "batch_size": 8, "packing": True, "learning_rate": 1e-3},
+        "strategy": strategy,
+        "training": {"epochs": 1, "batch_size": 8, **training},
         "output_dir": str(tmp_path / "run"),
     }
     result = api.finetune(cfg)
     predictor = api.load(result.run_dir)
-    encoded = predictor.task.tokenize(predictor.read(train), predictor.tokenizer)
+    return result, predictor.task.tokenize(predictor.read(train), predictor.tokenizer)
+
+
+def test_packed_training_run_counts_every_real_token(tmp_path):
+    result, encoded = _instruction_run(tmp_path, "full", packing=True, learning_rate=1e-3)
     training = result.manifest["training"]
     assert training["steps"] == 3
     assert training["real_tokens"] == sum(encoded["length"])  # no padding, every token once
@@ -254,23 +259,7 @@ def test_trainer_divides_a_training_step_by_the_epochs_tokens_per_step(llama, tm
 
 @pytest.mark.parametrize("normalization", ["epoch", "step"])
 def test_a_run_records_the_epochs_loss_tokens_per_step(tmp_path, normalization):
-    from generation_fixtures import instruction_records, write
-    from tunewise import api
-
-    model = build_llama(tmp_path / "model")
-    train = write(tmp_path / "train.jsonl", instruction_records(24, 1))
-    dev = write(tmp_path / "dev.jsonl", instruction_records(6, 2))
-    cfg = {
-        "model": {"name": str(model), "max_length": 96},
-        "task": {"type": "instruction", "eval_generate_samples": 0},
-        "data": {"train": str(train), "validation": str(dev)},
-        "strategy": "lora",
-        "training": {"epochs": 2, "batch_size": 8, "loss_normalization": normalization},
-        "output_dir": str(tmp_path / "run"),
-    }
-    result = api.finetune(cfg)
-    predictor = api.load(result.run_dir)
-    encoded = predictor.task.tokenize(predictor.read(train), predictor.tokenizer)
+    result, encoded = _instruction_run(tmp_path, "lora", epochs=2, loss_normalization=normalization)
     training = result.manifest["training"]
     assert training["steps"] == 6  # 3 per epoch
     if normalization == "epoch":
