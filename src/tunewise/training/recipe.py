@@ -100,21 +100,21 @@ def _steps_per_epoch(cfg: Config, lengths: list[int], grouping: str) -> float:
     return batches / t.gradient_accumulation_steps
 
 
-def _planned_steps(cfg: Config, lengths: list[int], grouping: str) -> int:
+def _planned_steps(cfg: Config, per_epoch: float) -> int:
     if cfg.training.max_steps:
         return cfg.training.max_steps
-    per_epoch = _steps_per_epoch(cfg, lengths, grouping)
     return max(1, int(np.ceil(per_epoch * cfg.training.epochs)))
 
 
-def _loss_tokens_per_step(cfg: Config, task: Task, trainer: Any, train: Any) -> float | None:
+def _loss_tokens_per_step(
+    cfg: Config, loss_module: Any, train: Any, per_epoch: float
+) -> float | None:
     """`training.loss_normalization: epoch`: the loss tokens of one epoch per optimizer step, for
     a loss module that counts them (causal-LM answer loss); None otherwise."""
-    count = getattr(trainer.loss_module, "tokens", None)
+    count = getattr(loss_module, "tokens", None)
     if cfg.training.loss_normalization != "epoch" or count is None:
         return None
-    steps = _steps_per_epoch(cfg, train["length"], length_grouping(cfg, task))
-    return count(train["labels"]) / max(steps, 1.0)
+    return count(train["labels"]) / max(per_epoch, 1.0)
 
 
 def finetune(
@@ -185,7 +185,8 @@ def _train(
     if task.default_batch_size and "batch_size" not in cfg.training.model_fields_set:
         cfg.training.batch_size = task.default_batch_size
     small_data_batch(cfg, len(encoded["train"]))
-    steps = _planned_steps(cfg, encoded["train"]["length"], length_grouping(cfg, task))
+    per_epoch = _steps_per_epoch(cfg, encoded["train"]["length"], length_grouping(cfg, task))
+    steps = _planned_steps(cfg, per_epoch)
     lr = cfg.training.learning_rate or built.strategy.default_learning_rate(steps)
     lr_source = (
         "config" if cfg.training.learning_rate else f"{cfg.strategy.name} default for {steps} steps"
@@ -201,7 +202,9 @@ def _train(
     if prepared and main:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
     trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
-    trainer.loss_tokens_per_step = _loss_tokens_per_step(cfg, task, trainer, encoded["train"])
+    trainer.loss_tokens_per_step = _loss_tokens_per_step(
+        cfg, trainer.loss_module, encoded["train"], per_epoch
+    )
     if cfg.distill:  # the teacher's term in compute_loss (its logits cached first if asked)
         trainer.distiller = distill_setup.make_distiller(cfg, trainer, run_dir / "checkpoints")
     # e.g. diff pruning's sparsity schedule, tune's pruning reporter
