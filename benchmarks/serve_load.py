@@ -152,28 +152,23 @@ def bars(serve: list[dict], naive: list[dict]) -> dict[str, Any]:
     }
 
 
-def markdown(result: dict[str, Any]) -> str:
+def classifier_markdown(part: dict[str, Any]) -> list[str]:
     out = [
-        "# `tunewise serve` under load (loopback)",
-        "",
-        f"`{result['command']}` on {result['cpus']} CPU cores; {result['duration_s']} s per point. "
-        "Clients run in the same machine as the server.",
-        "",
         "## minilm classifier: `tunewise serve` vs a one-request-at-a-time pipeline endpoint",
         "",
         "| server | clients | req/s | p50 ms | p95 ms | p99 ms | errors | RSS MB (peak) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in ("serve", "serve-onnx", "naive"):
-        part = result["classifier"].get(name)
-        if part is None:
+        server = part.get(name)
+        if server is None:
             continue
-        for r in part["points"]:
+        for r in server["points"]:
             out.append(
                 f"| {name} | {r['clients']} | {r['req_per_s']} | {r['p50_ms']} | {r['p95_ms']} | "
-                f"{r['p99_ms']} | {r['errors']} | {part['rss_mb']['peak']:.0f} |"
+                f"{r['p99_ms']} | {r['errors']} | {server['rss_mb']['peak']:.0f} |"
             )
-    alone = result["classifier"].get("model_alone")
+    alone = part.get("model_alone")
     if alone:
         out += [
             "",
@@ -185,60 +180,50 @@ def markdown(result: dict[str, Any]) -> str:
             f"{alone['onnx_engine_32']}/s. `ceiling_speedup` below is the micro-batch figure "
             "over the naive endpoint at the most clients: the most that server could gain here.",
         ]
-    out += ["", "Bars: " + json.dumps(result["classifier"]["bars"]), ""]
-    if "bars_onnx" in result["classifier"]:
-        out += ["Bars, `--backend onnx`: " + json.dumps(result["classifier"]["bars_onnx"]), ""]
-    batches = result["classifier"]["serve"].get("batches")
+    out += ["", "Bars: " + json.dumps(part["bars"]), ""]
+    if "bars_onnx" in part:
+        out += ["Bars, `--backend onnx`: " + json.dumps(part["bars_onnx"]), ""]
+    batches = part["serve"].get("batches")
     if batches:
         out += [f"Micro-batching (serve, all points): {json.dumps(batches)}", ""]
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    out = [
+        "# `tunewise serve` under load (loopback)",
+        "",
+        f"`{result['command']}` on {result['cpus']} CPU cores; {result['duration_s']} s per point. "
+        "Clients run in the same machine as the server.",
+        "",
+    ]
+    if result.get("classifier"):
+        out += classifier_markdown(result["classifier"])
     if result.get("llm"):
         out += [
             "## smollm2-135m: streamed chat completions",
             "",
-            f"max_tokens {result['llm']['max_tokens']}, greedy.",
+            f"max_tokens {result['llm']['max_tokens']}, greedy. Both servers up at once, each "
+            "client count measured on them back to back.",
             "",
-            "| clients | streams | TTFT p50 ms | TTFT max ms | tok/s per stream | tok/s total | "
-            "errors |",
-            "|---|---|---|---|---|---|---|",
+            "| server | clients | streams | TTFT p50 ms | TTFT max ms | tok/s per stream | "
+            "tok/s total | errors | RSS MB (peak) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in result["llm"]["points"]:
-            out.append(
-                f"| {r['clients']} | {r['streams']} | {r['ttft_p50_ms']} | {r['ttft_max_ms']} | "
-                f"{r['tokens_per_s_per_stream']} | {r['tokens_per_s_total']} | {r['errors']} |"
-            )
+        for name, part in result["llm"]["servers"].items():
+            for r in part["points"]:
+                out.append(
+                    f"| {name} | {r['clients']} | {r['streams']} | {r['ttft_p50_ms']} | "
+                    f"{r['ttft_max_ms']} | {r['tokens_per_s_per_stream']} | "
+                    f"{r['tokens_per_s_total']} | {r['errors']} | {part['rss_mb']['peak']:.0f} |"
+                )
     return "\n".join(out) + "\n"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="smoke test: tiny durations and counts")
-    p.add_argument("--duration", type=float, default=20.0, help="seconds per load point")
-    p.add_argument("--clients", default="1,8,32", help="concurrent clients, comma-separated")
-    p.add_argument("--max-requests", type=int, default=50_000, help="cap per load point")
-    p.add_argument("--llm-clients", default="1,8")
-    p.add_argument("--max-tokens", type=int, default=32)
-    p.add_argument("--skip-llm", action="store_true")
-    p.add_argument("--output", default="serve_load", help="results/<output>.json and .md")
-    p.add_argument("--naive-server", nargs=2, metavar=("RUN", "PORT"), help=argparse.SUPPRESS)
-    p.add_argument("--model-alone", nargs=2, metavar=("RUN", "TEXTS"), help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.naive_server:
-        return naive_server(args.naive_server[0], int(args.naive_server[1]))
-    if args.model_alone:
-        return model_alone(*args.model_alone)
-    if args.quick:
-        args.duration, args.clients, args.llm_clients = 2.0, "1,8", "1,8"
-        args.max_tokens, args.max_requests = 8, 500
-        args.output = args.output if args.output != "serve_load" else "serve_load_quick"
-    clients = [int(c) for c in args.clients.split(",")]
-    texts = sst2_texts()
-    tw = [sys.executable, "-m", "tunewise.cli", "serve"]
-    result: dict[str, Any] = {
-        "command": " ".join(["python benchmarks/serve_load.py", *sys.argv[1:]]),
-        "cpus": os.cpu_count(),
-        "duration_s": args.duration,
-        "classifier": {},
-    }
+def classifier_part(
+    args: argparse.Namespace, tw: list[str], clients: list[int], texts: list[str]
+) -> dict[str, Any]:
+    part: dict[str, Any] = {}
     run = classifier_run(steps=2 if args.quick else 8)
     serve = [*tw, str(run), "--max-batch", "32", "--max-wait-ms", "5"]
     servers = {  # name -> command line without the port
@@ -266,55 +251,95 @@ def main() -> None:
                 print(f"[serve_load] {name} {point}", flush=True)
                 points[name].append(point)
         for name, (proc, port) in procs.items():
-            result["classifier"][name] = {"points": points[name], "rss_mb": rss_mb(proc.pid)}
+            part[name] = {"points": points[name], "rss_mb": rss_mb(proc.pid)}
             if name != "naive":  # how well requests grouped, from the server's own metrics
-                result["classifier"][name]["batches"] = batch_stats(port)
+                part[name]["batches"] = batch_stats(port)
     finally:
         for proc, _ in procs.values():
             stop(proc)
-    naive_points = result["classifier"]["naive"]["points"]
-    result["classifier"]["bars"] = bars(result["classifier"]["serve"]["points"], naive_points)
-    result["classifier"]["bars_onnx"] = bars(
-        result["classifier"]["serve-onnx"]["points"], naive_points
-    )
-    result["classifier"]["model_alone"] = alone = ceiling(run, texts)
-    naive_most = result["classifier"]["naive"]["points"][-1]["req_per_s"]
-    result["classifier"]["bars"]["ceiling_speedup"] = round(alone["engine_32"] / naive_most, 2)
-    result["classifier"]["bars_onnx"]["ceiling_speedup"] = round(
-        alone["onnx_engine_32"] / naive_most, 2
-    )
-    if not args.skip_llm:
-        run = llm_run(steps=1 if args.quick else 4)
-        port = free_port()
-        proc = start([*tw, str(run), "--port", str(port)], port, WORK / "llm.log")
-        prompts = [
-            r["instruction"]
-            for r in json.loads((DATA / "alpaca-en-demo" / "train.json").read_text())[:64]
-        ]
-        points = []
-        try:
-            url = f"http://127.0.0.1:{port}/v1/chat/completions"
-            asyncio.run(_stream_load(url, 1, 300.0, 1, 2, prompts))  # warm-up, not measured
-            for n in [int(c) for c in args.llm_clients.split(",")]:
+    naive_points = part["naive"]["points"]
+    part["bars"] = bars(part["serve"]["points"], naive_points)
+    part["bars_onnx"] = bars(part["serve-onnx"]["points"], naive_points)
+    part["model_alone"] = alone = ceiling(run, texts)
+    naive_most = part["naive"]["points"][-1]["req_per_s"]
+    part["bars"]["ceiling_speedup"] = round(alone["engine_32"] / naive_most, 2)
+    part["bars_onnx"]["ceiling_speedup"] = round(alone["onnx_engine_32"] / naive_most, 2)
+    return part
+
+
+def llm_part(args: argparse.Namespace, tw: list[str]) -> dict[str, Any]:
+    """Streamed greedy chat completions against two servers of the same run, both up at once and
+    measured back to back per client count: the continuous batcher (the default) and batched
+    `generate` (`--kv-cache-tokens 0`, what every stream used before)."""
+    run = llm_run(steps=1 if args.quick else 4)
+    servers = {"continuous": [], "batched generate": ["--kv-cache-tokens", "0"]}
+    prompts = [
+        r["instruction"]
+        for r in json.loads((DATA / "alpaca-en-demo" / "train.json").read_text())[:64]
+    ]
+    procs, urls = {}, {}
+    points: dict[str, list] = {name: [] for name in servers}
+    try:
+        for name, extra in servers.items():
+            port = free_port()
+            log = WORK / f"llm-{name.split()[0]}.log"
+            procs[name] = start([*tw, str(run), "--port", str(port), *extra], port, log)
+            urls[name] = f"http://127.0.0.1:{port}/v1/chat/completions"
+            asyncio.run(_stream_load(urls[name], 1, 300.0, 1, 2, prompts))  # warm-up
+        for n in [int(c) for c in args.llm_clients.split(",")]:
+            for name in servers:
+                cap = max(n, min(args.max_requests, 4 * n if args.quick else 10_000))
                 point = asyncio.run(
-                    _stream_load(
-                        url,
-                        n,
-                        args.duration,
-                        max(n, min(args.max_requests, 4 * n if args.quick else 10_000)),
-                        args.max_tokens,
-                        prompts,
-                    )
+                    _stream_load(urls[name], n, args.duration, cap, args.max_tokens, prompts)
                 )
-                print(f"[serve_load] smollm2 {point}", flush=True)
-                points.append(point)
-            result["llm"] = {
-                "max_tokens": args.max_tokens,
-                "points": points,
-                "rss_mb": rss_mb(proc.pid),
-            }
-        finally:
+                print(f"[serve_load] smollm2 {name} {point}", flush=True)
+                points[name].append(point)
+        return {
+            "max_tokens": args.max_tokens,
+            "servers": {
+                name: {"points": points[name], "rss_mb": rss_mb(proc.pid)}
+                for name, proc in procs.items()
+            },
+        }
+    finally:
+        for proc in procs.values():
             stop(proc)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke test: tiny durations and counts")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds per load point")
+    p.add_argument("--clients", default="1,8,32", help="concurrent clients, comma-separated")
+    p.add_argument("--max-requests", type=int, default=50_000, help="cap per load point")
+    p.add_argument("--llm-clients", default="1,8")
+    p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--skip-llm", action="store_true")
+    p.add_argument("--skip-classifier", action="store_true", help="the smollm2 part only")
+    p.add_argument("--output", default="serve_load", help="results/<output>.json and .md")
+    p.add_argument("--naive-server", nargs=2, metavar=("RUN", "PORT"), help=argparse.SUPPRESS)
+    p.add_argument("--model-alone", nargs=2, metavar=("RUN", "TEXTS"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.naive_server:
+        return naive_server(args.naive_server[0], int(args.naive_server[1]))
+    if args.model_alone:
+        return model_alone(*args.model_alone)
+    if args.quick:
+        args.duration, args.clients, args.llm_clients = 2.0, "1,8", "1,8"
+        args.max_tokens, args.max_requests = 8, 500
+        args.output = args.output if args.output != "serve_load" else "serve_load_quick"
+    clients = [int(c) for c in args.clients.split(",")]
+    texts = sst2_texts()
+    tw = [sys.executable, "-m", "tunewise.cli", "serve"]
+    result: dict[str, Any] = {
+        "command": " ".join(["python benchmarks/serve_load.py", *sys.argv[1:]]),
+        "cpus": os.cpu_count(),
+        "duration_s": args.duration,
+    }
+    if not args.skip_classifier:
+        result["classifier"] = classifier_part(args, tw, clients, texts)
+    if not args.skip_llm:
+        result["llm"] = llm_part(args, tw)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / f"{args.output}.md").write_text(markdown(result))

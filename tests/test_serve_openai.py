@@ -92,28 +92,54 @@ def test_streamed_chat_assembles_to_the_same_text(server, greedy, stop):
     assert events[-1]["choices"] == [] and events[-1]["usage"] == plain["usage"]
 
 
-def test_concurrent_streams_share_a_batch_and_each_gets_its_own_text(server, greedy):
+def concurrent_streams(server, body: dict, n: int = 3) -> tuple[list[list[dict]], str, str]:
     from concurrent.futures import ThreadPoolExecutor
 
+    before = server.client.get("/metrics").text
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(
+            pool.map(lambda _: server.client.post("/v1/chat/completions", json=body), range(n))
+        )
+    return [sse(a) for a in answers], before, server.client.get("/metrics").text
+
+
+def delta(before: str, after: str, name: str) -> float:
     from serve_helpers import metric
 
-    before = server.client.get("/metrics").text
-    body = {"messages": ASK, "stream": True}
-    with ThreadPoolExecutor(3) as pool:
-        answers = list(
-            pool.map(lambda _: server.client.post("/v1/chat/completions", json=body), range(3))
-        )
-    after = server.client.get("/metrics").text
-    streams = [sse(a) for a in answers]
+    return metric(after, name) - metric(before, name)
+
+
+def test_concurrent_streams_join_the_continuous_batch_each_with_its_own_text(server, greedy):
+    streams, before, after = concurrent_streams(server, {"messages": ASK, "stream": True})
     for events in streams:
         assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events) == greedy
     assert len({events[0]["id"] for events in streams}) == 3
-    passes, requests = (
-        metric(after, f"tunewise_batch_requests_{k}")
-        - metric(before, f"tunewise_batch_requests_{k}")
-        for k in ("count", "sum")
-    )
-    assert requests == 3 and 1 <= passes < 3  # one generate fed several streams
+    assert delta(before, after, "tunewise_continuous_requests_total") == 3
+    assert delta(before, after, "tunewise_batch_requests_count") == 0  # no batched generate
+
+
+def test_sampled_streams_share_a_batched_generate(server):
+    body = {"messages": ASK, "stream": True, "temperature": 0.7, "max_tokens": 4}
+    streams, before, after = concurrent_streams(server, body)
+    assert all(events[-1]["choices"][0]["finish_reason"] for events in streams)
+    passes = delta(before, after, "tunewise_batch_requests_count")
+    assert delta(before, after, "tunewise_batch_requests_sum") == 3 and 1 <= passes < 3
+    assert delta(before, after, "tunewise_continuous_requests_total") == 0
+
+
+def test_without_a_kv_cache_greedy_streams_share_a_batched_generate(run, greedy):
+    live = LiveServer(api.create_app(run, ServeSettings(kv_cache_tokens=0, max_wait_ms=100)))
+    live.client = httpx.Client(base_url=live.url, timeout=60)
+    try:
+        streams, before, after = concurrent_streams(live, {"messages": ASK, "stream": True})
+        plain = live.client.post("/v1/chat/completions", json={"messages": ASK}).json()
+    finally:
+        live.stop()
+    for events in streams:
+        assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events) == greedy
+    assert plain["choices"][0]["message"]["content"] == greedy
+    passes = delta(before, after, "tunewise_batch_requests_count")
+    assert delta(before, after, "tunewise_batch_requests_sum") == 3 and 1 <= passes < 3
 
 
 def test_the_openai_client_works_unchanged(server, greedy):
@@ -180,3 +206,29 @@ def test_chat_requests_are_logged_and_take_feedback(server):
     assert r.status_code == 200
     stored = json.loads((logs / "feedback.jsonl").read_text().splitlines()[-1])
     assert stored["id"] == rid and stored["label"] == "cold"
+
+
+def test_reload_under_streams_finishes_them_and_stops_the_old_batcher(run, greedy):
+    from concurrent.futures import ThreadPoolExecutor
+
+    live = LiveServer(api.create_app(run, ServeSettings()))
+    client = httpx.Client(base_url=live.url, timeout=60)
+    body = {"messages": ASK, "stream": True}
+    try:
+        old = live.app.state.tw.engine.continuous
+        with ThreadPoolExecutor(8) as pool:
+            streams = [
+                pool.submit(client.post, "/v1/chat/completions", json=body) for _ in range(12)
+            ]
+            assert client.post("/admin/reload").status_code == 200  # the same run again
+            answers = [sse(s.result()) for s in streams]
+        new = live.app.state.tw.engine.continuous
+        after = client.post("/v1/chat/completions", json={"messages": ASK}).json()
+    finally:
+        live.stop()
+    for events in answers:  # none lost, none cut short
+        assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events) == greedy
+    assert after["choices"][0]["message"]["content"] == greedy
+    assert new is not old and new is not None
+    old.manager._generation_thread and old.manager._generation_thread.join(10)
+    assert not old.manager.is_running()  # retired once its streams were done

@@ -61,6 +61,13 @@ def serve(
             "up to 4, for classification on CPU; 1 otherwise)."
         ),
     ] = None,
+    kv_cache_tokens: Annotated[
+        int,
+        typer.Option(
+            help="Causal LMs: KV cache tokens for continuous batching (greedy requests join the "
+            "running batch at its next step; ~46 KB per token for smollm2-135m). 0: off."
+        ),
+    ] = 8192,
 ) -> None:
     """Serve a run over HTTP until interrupted (Ctrl-C: in-flight requests finish first)."""
     from tunewise import api
@@ -83,6 +90,7 @@ def serve(
             trust_remote_code=trust_remote_code,
             backend=backend,
             workers=workers,
+            kv_cache_tokens=kv_cache_tokens,
         )
         api.serve(run, settings, device=device)
     except TunewiseError as exc:

@@ -60,6 +60,7 @@ class Engine:
         # prompt + completion tokens the model can attend to (None: not bounded by positions)
         self.context: int | None = getattr(config, "max_position_embeddings", None)
         self.backend, self.export = backend, None
+        self.continuous: Any = None  # the server's ContinuousGenerator (causal LMs), if any
         self._local = threading.local()  # per model worker: its tokenizer
         if backend == "onnx":  # encoder tasks: onnxruntime runs the forward pass
             from tunewise.serving.onnx_backend import use_onnx

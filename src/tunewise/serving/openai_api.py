@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from tunewise.serving.continuous import complete
 from tunewise.serving.engine import Engine, GenParams
 from tunewise.serving.problems import RequestError
 from tunewise.serving.request_log import new_id
@@ -189,6 +190,7 @@ async def _complete(
                 st,
                 eng,
                 records[0],
+                prompt_ids[0],
                 params,
                 rid,
                 kind,
@@ -199,7 +201,16 @@ async def _complete(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    raw = await run_job(st, ("generate", params), records)
+    gen = st.continuous(eng, prompt_ids, params, stream=False)
+    raw = (
+        await complete(gen, eng.predictor.tokenizer, prompt_ids, params.max_tokens, params.stop)
+        if gen is not None
+        else None
+    )
+    if raw is not None:
+        st.metrics.continuous.inc(len(raw))
+    else:
+        raw = await run_job(st, ("generate", params), records)
     cut = [cut_at_stop(t, params.stop) for t, _ in raw]
     texts, stopped = [c[0] for c in cut], [c[1] for c in cut]
     done = finish(texts, stopped, [n for _, n in raw])

@@ -34,6 +34,9 @@ class ServeSettings:
     # model worker threads running forward passes side by side; None: picked for the run
     # (encoder tasks on CPU: one per core up to 4, the cores shared out among them; else 1)
     workers: int | None = None
+    # causal LMs: KV cache of the continuous batcher, in tokens over all running requests (greedy
+    # requests join the running batch at the next step); 0: batched `generate` only
+    kv_cache_tokens: int = 8192
 
     def resolve(self) -> ServeSettings:
         """Checked settings, with the API key taken from the environment when not given."""
@@ -42,6 +45,8 @@ class ServeSettings:
             problems.append(f"--max-batch must be at least 1 (got {self.max_batch})")
         if self.workers is not None and self.workers < 1:
             problems.append(f"--workers must be at least 1 (got {self.workers})")
+        if self.kv_cache_tokens < 0:
+            problems.append(f"--kv-cache-tokens must be 0 or more (got {self.kv_cache_tokens})")
         if self.max_wait_ms < 0:
             problems.append(f"--max-wait-ms must be 0 or more (got {self.max_wait_ms})")
         if not 0 <= self.port <= 65535:

@@ -11,6 +11,7 @@ from typing import Any
 
 from tunewise.errors import TunewiseError
 from tunewise.serving.batcher import MicroBatcher
+from tunewise.serving.continuous import ContinuousGenerator, continuous_for
 from tunewise.serving.engine import Engine
 from tunewise.serving.metrics import Metrics
 from tunewise.serving.problems import RequestError
@@ -60,6 +61,7 @@ class ServerState:
             run_dir, device, settings.trust_remote_code, settings.backend
         )  # only the model worker replaces it (between batches)
         self.workers = model_workers(self.engine, settings.workers)
+        self._continuous(self.engine)
         self.batcher = MicroBatcher(
             self._run,
             settings.max_batch,
@@ -73,6 +75,26 @@ class ServerState:
             else None
         )
         self._reloading = threading.Lock()
+
+    def _continuous(self, engine: Engine) -> None:
+        engine.continuous = continuous_for(
+            engine, self.settings.kv_cache_tokens, min(self.settings.max_batch, 64)
+        )
+
+    def continuous(
+        self, engine: Engine, prompts: list[list[int]], params: Any, stream: bool
+    ) -> ContinuousGenerator | None:
+        """The continuous batcher for these prompts where it takes them (greedy, fits its
+        cache); None: the micro-batched `generate` path."""
+        gen = engine.continuous
+        options = engine.task.options
+        if gen is None or (options.num_beams > 1 and not stream):  # streams decode greedily
+            return None
+        if not gen.greedy(options, params.temperature, params.top_p):
+            return None
+        if not all(gen.fits(len(p), params.max_tokens) for p in prompts):
+            return None
+        return gen
 
     def _run(self, key: Hashable, items: list[Any]) -> list[Any]:
         """One batch in the model worker, with whichever engine is current."""
@@ -114,12 +136,15 @@ class ServerState:
             if new.generative and self.workers > 1:
                 self.metrics.reloads.labels("failed").inc()
                 raise RequestError(422, f"run: '{target}' {ONE_WORKER}", "run")
+            self._continuous(new)
 
             def swap() -> Engine:
                 old, self.engine = self.engine, new
                 return old
 
             old = self.batcher.call(swap).result()
+            if old.continuous is not None:  # its running completions finish, then it stops
+                old.continuous.retire()
             self.metrics.reloads.labels("ok").inc()
             log.info("now serving %s (was %s)", new.run_dir, old.run_dir)
             return {
@@ -133,5 +158,7 @@ class ServerState:
 
     def close(self, timeout: float | None = None) -> None:
         self.batcher.close(timeout)
+        if self.engine.continuous is not None:
+            self.engine.continuous.close(timeout)
         if self.log is not None:
             self.log.close()

@@ -1,5 +1,6 @@
 """Streamed completions: server-sent events fed by transformers' TextIteratorStreamer while the
-model worker generates (chat.completion.chunk / text_completion objects, then `data: [DONE]`)."""
+continuous batcher (greedy) or the model worker generates (chat.completion.chunk /
+text_completion objects, then `data: [DONE]`)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ async def stream_events(
     st: Any,
     eng: Engine,
     record: dict[str, Any],
+    prompt: list[int],
     params: GenParams,
     rid: str,
     kind: str,
@@ -69,12 +71,26 @@ async def stream_events(
         }
 
     text = StreamText(params.stop)
-    try:
-        # streams with the same settings share a batched generate, each row to its streamer
-        job = st.batcher.submit(("stream", params), [(record, streamer, cancel)])
-    except Exception as exc:  # shutting down
-        yield _sse(error_body(503, str(exc)))
-        return
+    gen = st.continuous(eng, [prompt], params, stream=True)
+    flow = None
+    if gen is not None:  # joins the running batch at its next step
+        import torch
+
+        streamer.next_tokens_are_prompt = False  # the manager hands over generated tokens only
+        flow = gen.submit(
+            prompt, params.max_tokens, lambda new: streamer.put(torch.tensor(new)), params.stop
+        )
+    if flow is not None:
+        flow.future.add_done_callback(lambda _: streamer.end())
+        job = flow.future
+        st.metrics.continuous.inc()
+    else:
+        try:
+            # streams with the same settings share a batched generate, each row to its streamer
+            job = st.batcher.submit(("stream", params), [(record, streamer, cancel)])
+        except Exception as exc:  # shutting down
+            yield _sse(error_body(503, str(exc)))
+            return
     try:
         if chat:
             yield _sse(chunk(None, None, role=True))
@@ -91,12 +107,15 @@ async def stream_events(
                 yield _sse(chunk(out, None))
             if text.stopped:
                 cancel.set()  # the stop sequence came: no need to generate further
+                if flow is not None:
+                    gen.cancel(flow)  # type: ignore[union-attr]
                 break
         generated = await asyncio.wrap_future(job)
+        count = len(generated) if flow is not None else generated[0][1]
         tail = text.finish()
         if tail:
             yield _sse(chunk(tail, None))
-        done = finish([text.text], [text.stopped], [generated[0][1]])
+        done = finish([text.text], [text.stopped], [count])
         final = chunk(None, done["reasons"][0])
         yield _sse(final)
         if include_usage:
@@ -106,3 +125,5 @@ async def stream_events(
         yield _sse(error_body(500, f"Generation failed: {type(exc).__name__}: {exc}"))
     finally:
         cancel.set()  # also when the client went away mid-stream
+        if flow is not None:
+            gen.cancel(flow)  # type: ignore[union-attr]

@@ -1,0 +1,135 @@
+"""The continuous batcher on a tiny random LLaMA: the same greedy tokens as `generate`, a request
+joins a running batch and leaves before a longer one ends, cancel, retire, and which requests
+it takes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from generation_fixtures import build_llama
+from tunewise.serving.continuous import ContinuousGenerator, complete
+from tunewise.tasks.generation.base import GenerationOptions
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return build_llama(tmp_path_factory.mktemp("llama"))
+
+
+@pytest.fixture(scope="module")
+def parts(model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    return model, AutoTokenizer.from_pretrained(model_dir)
+
+
+def generator(parts, **options) -> ContinuousGenerator:
+    model, tok = parts
+    opts = GenerationOptions(max_new_tokens=options.pop("max_new_tokens", 8), **options)
+    return ContinuousGenerator(model, tok, opts, capacity_tokens=1024, rows=8)
+
+
+PROMPTS = [[5, 9, 14, 3], [7, 7, 21], [30, 31, 32, 33, 34, 35]]
+
+
+def test_greedy_tokens_equal_generates(parts):
+    import torch
+
+    model, tok = parts
+    gen = generator(parts, max_new_tokens=8)
+    try:
+        out = asyncio.run(complete(gen, tok, PROMPTS, None, ()))
+    finally:
+        gen.close(10)
+    for prompt, (text, count) in zip(PROMPTS, out, strict=True):
+        with torch.inference_mode():
+            ref = model.generate(
+                torch.tensor([prompt]),
+                max_new_tokens=8,
+                do_sample=False,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+            )[0, len(prompt) :].tolist()
+        ref = [t for t in ref if t not in (tok.eos_token_id, tok.pad_token_id)]
+        assert count == len(ref) > 0
+        assert text == tok.decode(ref, skip_special_tokens=True).strip()
+
+
+def test_a_request_joins_the_running_batch_and_leaves_first(parts):
+    gen = generator(parts, max_new_tokens=40)
+    events: list[tuple[str, int]] = []
+
+    async def main() -> tuple[list[int], list[int]]:
+        long = gen.submit(PROMPTS[0], 40, lambda new: events.append(("long", len(new))))
+        while sum(n for who, n in events if who == "long") < 3:  # the long one is running
+            await asyncio.sleep(0.001)
+        short = gen.submit(PROMPTS[1], 2, lambda new: events.append(("short", len(new))))
+        short_tokens = await asyncio.wrap_future(short.future)
+        long_so_far = len(long.tokens)
+        long_tokens = await asyncio.wrap_future(long.future)
+        assert long_so_far < len(long_tokens)  # the long one was still generating
+        return short_tokens, long_tokens
+
+    try:
+        short_tokens, long_tokens = asyncio.run(main())
+    finally:
+        gen.close(10)
+    assert len(long_tokens) == 40 and len(short_tokens) == 2  # no end-of-sequence came
+    first_short = next(i for i, (who, _) in enumerate(events) if who == "short")
+    last_long = max(i for i, (who, _) in enumerate(events) if who == "long")
+    assert first_short < last_long  # interleaved: it did not wait for the long one
+
+
+def test_cancel_returns_the_tokens_so_far_and_retire_waits_for_running_requests(parts):
+    gen = generator(parts, max_new_tokens=40)
+
+    async def main() -> list[int]:
+        flow = gen.submit(PROMPTS[2], 40, lambda new: None)
+        while len(flow.tokens) < 2:
+            await asyncio.sleep(0.001)
+        other = gen.submit(PROMPTS[0], 5)
+        gen.retire()
+        assert gen.submit(PROMPTS[1], 5) is None  # retired: the caller goes elsewhere
+        gen.cancel(flow)
+        assert len(await asyncio.wrap_future(other.future)) == 5  # still answered
+        return await asyncio.wrap_future(flow.future)
+
+    got = asyncio.run(main())
+    assert 2 <= len(got) < 40
+    gen.manager._generation_thread and gen.manager._generation_thread.join(10)
+    assert not gen.manager.is_running()  # stopped once the last running request was done
+
+
+def test_stop_sequences_end_generation_at_the_token_that_completes_them(parts):
+    _, tok = parts
+    gen = generator(parts, max_new_tokens=12)
+    try:
+        ((full, n_full),) = asyncio.run(complete(gen, tok, [PROMPTS[0]], None, ()))
+        assert n_full == 12 and len(full) > 4
+        stop = full[2:4]
+        ((cut, n_cut),) = asyncio.run(complete(gen, tok, [PROMPTS[0]], None, (stop,)))
+    finally:
+        gen.close(10)
+    assert stop in cut and n_cut < n_full  # generation ended early (the caller cuts the text)
+
+
+@pytest.mark.parametrize(
+    ("options", "temperature", "top_p", "greedy"),
+    [
+        ({}, None, None, True),
+        ({}, 0, 0.5, True),
+        ({}, 0.7, None, False),
+        ({}, None, 0.9, False),
+        ({"do_sample": True}, None, None, False),
+        ({"do_sample": True}, 0, None, True),
+    ],
+)
+def test_only_greedy_requests_are_taken(options, temperature, top_p, greedy):
+    opts = GenerationOptions(**options)
+    gen = SimpleNamespace()
+    assert ContinuousGenerator.greedy(gen, opts, temperature, top_p) is greedy
