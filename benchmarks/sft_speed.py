@@ -2,6 +2,7 @@
 
     python benchmarks/sft_speed.py           # 288 train / 100 held-out records (~25 min)
     python benchmarks/sft_speed.py --quick      # 16 / 8 records, a smoke test
+    python benchmarks/sft_speed.py --data multi30k --variants lean,lean_step  # a second set
 
 The job is the one in ../shared/reference/machine-and-models.md (LLaMA-Factory comparison): the
 first 288 alpaca-en-demo records train, the last 100 are held out; LoRA r=8, alpha 16, dropout 0.1
@@ -42,10 +43,30 @@ DATA = ROOT.parent / "shared" / "data" / "alpaca-en-demo" / "train.json"
 WORK = ROOT / "benchmarks" / "work" / "sft_speed"
 VARIANTS = ("hf_loss", "answer_loss", "packed", "lean", "lean_global", "lean_packed")
 LEAN = ("lean", "lean_global", "lean_packed", "lean_random", "lean_step")
+SIZES = {"alpaca": (288, 100), "multi30k": (600, 300)}  # (train, held-out) records
 GROUPING = {"lean_global": "global", "lean_random": "none"}  # the others: window
 
 
-def child(name: str, n_train: int, n_eval: int) -> dict[str, Any]:
+# --data multi30k: a second generative set for what was chosen on alpaca (the loss weighting):
+# English -> German translation, the first train pairs and the first validation pairs.
+MULTI30K = ROOT.parent / "shared" / "data" / "multi30k-en-de"
+TRANSLATION = {"type": "translation", "source_language": "English", "target_language": "German"}
+
+
+def records_for(data: str, n_train: int, n_eval: int) -> tuple[list, list, dict, int]:
+    """(train records, held-out records, task options, max length) of a benchmark set."""
+    if data == "multi30k":
+
+        def read(name: str, n: int) -> list:
+            with (MULTI30K / name).open(encoding="utf-8") as f:
+                return [json.loads(next(f)) for _ in range(n)]
+
+        return read("train.jsonl", n_train), read("validation.jsonl", n_eval), TRANSLATION, 128
+    records = json.loads(DATA.read_text(encoding="utf-8"))
+    return records[:n_train], records[-n_eval:], {"type": "instruction"}, 256
+
+
+def child(name: str, n_train: int, n_eval: int, data: str = "alpaca") -> dict[str, Any]:
     import tunewise
 
     variant, _, seed = name.partition("@")
@@ -55,15 +76,15 @@ def child(name: str, n_train: int, n_eval: int) -> dict[str, Any]:
 
         base.GenerationTask.loss_module = lambda self, model: None  # type: ignore[method-assign]
         inference.supports_position_loss = lambda model: False  # type: ignore[assignment]
-    records = json.loads(DATA.read_text(encoding="utf-8"))
+    train, held, task, max_length = records_for(data, n_train, n_eval)
     WORK.mkdir(parents=True, exist_ok=True)
     files = {}
-    for split, part in (("train", records[:n_train]), ("held", records[-n_eval:])):
-        files[split] = WORK / f"{split}-{n_train}.jsonl"
+    for split, part in (("train", train), ("held", held)):
+        files[split] = WORK / f"{data}-{split}-{n_train}.jsonl"
         files[split].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
     cfg = {
-        "model": {"name": "smollm2-135m", "max_length": 256},
-        "task": {"type": "instruction", "eval_generate_samples": 0},
+        "model": {"name": "smollm2-135m", "max_length": max_length},
+        "task": {**task, "eval_generate_samples": 0},
         "data": {"train": str(files["train"]), "validation": str(files["held"])},
         "strategy": {
             "name": "lora",
@@ -130,21 +151,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="16 train / 8 held-out records")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--data", choices=("alpaca", "multi30k"), default="alpaca")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--output", default="sft_speed", help="results/<output>.json and .md")
     args = parser.parse_args()
-    n_train, n_eval = (16, 8) if args.quick else (288, 100)
+    n_train, n_eval = (16, 8) if args.quick else SIZES[args.data]
     if args.child:
-        report_child(child(args.child, n_train, n_eval))
+        report_child(child(args.child, n_train, n_eval, args.data))
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     start_load = round(os.getloadavg()[0], 2)
-    runs = run_children(__file__, args.variants.split(","), ["--quick"] if args.quick else [])
+    extra = ["--data", args.data, *(["--quick"] if args.quick else [])]
+    runs = run_children(__file__, args.variants.split(","), extra)
     out = {
-        "benchmark": "smollm2-135m LoRA SFT on alpaca-en-demo: answer-position loss and packing",
+        "benchmark": f"smollm2-135m LoRA SFT on {args.data}: answer-position loss and packing",
         "setup": (
-            f"{os.cpu_count()} CPU cores, {n_train} train / {n_eval} held-out records, batch 4, "
-            "max length 256, LoRA r=8 on all linear layers, lr 1.5e-3, 1 epoch, 2 threads, "
+            f"{os.cpu_count()} CPU cores, {args.data}: {n_train} train / {n_eval} held-out "
+            f"records, batch 4, max length {records_for(args.data, 1, 1)[3]}, "
+            "LoRA r=8 on all linear layers, lr 1.5e-3, 1 epoch, 2 threads, "
             f"{time.strftime('%Y-%m-%d')}"
         ),
         "quick": args.quick,
