@@ -165,3 +165,22 @@ def toy_config(model_dir: Path, data: dict[str, Path], out: Path, strategy: str 
     for section, values in kw.items():
         cfg[section] = {**cfg.get(section, {}), **values} if isinstance(values, dict) else values
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads():
+    """A test must stop the non-daemon threads it starts (a served model's generation loop):
+    one left running keeps the interpreter from exiting after the whole suite has passed."""
+    import threading
+    import time
+
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 10
+    while True:
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        left = [t for t in left if not t.daemon]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"non-daemon threads left running: {[t.name for t in left]}"

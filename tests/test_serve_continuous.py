@@ -105,6 +105,27 @@ def test_cancel_returns_the_tokens_so_far_and_retire_waits_for_running_requests(
     assert not gen.manager.is_running()  # stopped once the last running request was done
 
 
+def test_the_loop_starts_at_the_first_request_as_a_daemon_thread(parts):
+    """An app built but never served starts no thread; a loop that was never stopped cannot
+    keep the interpreter from exiting (the suite once passed, then hung at exit)."""
+    import threading
+
+    gen = generator(parts, max_new_tokens=2)
+    assert not gen.manager.is_running()
+    gen.close(5)  # never started: nothing to stop, no warning, no thread
+    assert not gen.manager.is_running()
+
+    gen = generator(parts, max_new_tokens=2)
+    before = set(threading.enumerate())
+    try:
+        assert len(asyncio.run(complete(gen, parts[1], PROMPTS[:1], None, ()))) == 1
+        loop = gen.manager._generation_thread
+        assert loop is not None and loop.daemon and loop not in before
+    finally:
+        gen.close(10)
+    assert not gen.manager.is_running()
+
+
 def test_stop_sequences_end_generation_at_the_token_that_completes_them(parts):
     _, tok = parts
     gen = generator(parts, max_new_tokens=12)

@@ -81,11 +81,21 @@ class ContinuousGenerator:
         self.manager = base.init_continuous_batching(
             generation_config=config, continuous_batching_config=cb
         )
-        self.manager.start()
         self._lock = threading.Lock()
         self._flows: dict[str, Flow] = {}
         self._retired = False
+        self._started = False
         self._count = 0
+
+    def _start(self) -> None:
+        """Start the generation loop at the first request (an app built but never served starts
+        no thread). Started from a daemon thread, the loop's thread is a daemon too (a thread
+        inherits its creator's flag): a server that never reached its shutdown cannot keep the
+        interpreter from exiting. The server still stops it in order (`close`)."""
+        starter = threading.Thread(target=self.manager.start, daemon=True, name="tw-cb-start")
+        starter.start()
+        starter.join()
+        self._started = True
 
     def fits(self, prompt_tokens: int, max_new_tokens: int | None) -> bool:
         """Whether the KV cache can ever hold the request (else it would wait forever)."""
@@ -109,6 +119,8 @@ class ContinuousGenerator:
         with self._lock:
             if self._retired:
                 return None
+            if not self._started:
+                self._start()
             self._count += 1
             flow = Flow(f"tw-{self._count}", list(prompt), on_tokens, self.eos, stop)
             self._flows[flow.rid] = flow
@@ -181,6 +193,8 @@ class ContinuousGenerator:
             self._stop()
 
     def _stop(self) -> None:
+        if not self._started:
+            return
         # FLUSH_AND_STOP: whatever the manager still holds is finished first
         threading.Thread(target=self.manager.stop, kwargs={"block": True}, daemon=True).start()
 
@@ -188,7 +202,8 @@ class ContinuousGenerator:
         """Shutdown: finish what runs (up to `timeout`), then stop."""
         with self._lock:
             self._retired = True
-        self.manager.stop(block=True, timeout=timeout)
+        if self._started:
+            self.manager.stop(block=True, timeout=timeout)
         for flow in list(self._flows.values()):
             self._drop(flow, "the server shut down before the answer was complete")
 
