@@ -15,7 +15,8 @@ from tunewise.config import AdversarialConfig, load_config
 from tunewise.evaluation.perturb import perturb_dataset
 from tunewise.registry import TASKS
 from tunewise.training.adversarial import input_embeddings
-from tunewise.training.recipe import _make_trainer, _read_splits
+from tunewise.training.build_trainer import make_trainer
+from tunewise.training.recipe import _read_splits
 
 
 def _setup(tiny_bert, toy_data, tmp_path, strategy="full", **training):
@@ -28,7 +29,7 @@ def _setup(tiny_bert, toy_data, tmp_path, strategy="full", **training):
     splits, _ = _read_splits(cfg, task)
     built = assemble(cfg, task)
     encoded = {k: task.tokenize(v, built.tokenizer) for k, v in splits.items()}
-    trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, 5e-3, tmp_path)
+    trainer = make_trainer(cfg, task, built.model, built.tokenizer, encoded, 5e-3, tmp_path)
     batch = next(iter(trainer.get_train_dataloader()))
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop before each step
     return trainer, built.model, batch

@@ -106,7 +106,7 @@ def test_both_heads_learn_and_predict_from_one_artifact(tiny_bert, files, strate
 
 def test_both_task_losses_fall_and_are_logged(tiny_bert, files, tmp_path):
     from tunewise.registry import TASKS
-    from tunewise.training.recipe import _make_trainer
+    from tunewise.training.build_trainer import make_trainer
 
     cfg = load_config(multitask_config(tiny_bert, files, tmp_path / "r", "lora"))
     task = TASKS.get("multitask")(cfg.task, cfg.data, cfg.model)
@@ -115,7 +115,7 @@ def test_both_task_losses_fall_and_are_logged(tiny_bert, files, tmp_path):
 
     built = assemble(cfg, task)
     encoded = {k: task.tokenize(v, built.tokenizer) for k, v in splits.items()}
-    trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, 1e-2, tmp_path)
+    trainer = make_trainer(cfg, task, built.model, built.tokenizer, encoded, 1e-2, tmp_path)
     trainer.train()
     logs = [h for h in trainer.state.log_history if "loss_sentiment" in h or "loss_ner" in h]
     for name in ("loss_sentiment", "loss_ner"):

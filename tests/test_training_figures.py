@@ -23,7 +23,7 @@ def test_token_budget_batches_through_the_trainer_stay_under_budget_and_cover_ea
     tiny_bert, toy_data, tmp_path
 ):
     from tunewise.assemble import assemble
-    from tunewise.training.recipe import _make_trainer
+    from tunewise.training.build_trainer import make_trainer
 
     budget = 96
     cfg = load_config(
@@ -34,7 +34,7 @@ def test_token_budget_batches_through_the_trainer_stay_under_budget_and_cover_ea
     built = assemble(cfg, task)
     encoded = {"train": task.tokenize(train, built.tokenizer)}
     encoded["validation"] = encoded["train"]
-    trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, 1e-3, tmp_path)
+    trainer = make_trainer(cfg, task, built.model, built.tokenizer, encoded, 1e-3, tmp_path)
     expected = sorted(tuple(ids) for ids in encoded["train"]["input_ids"])
     loader = trainer.get_train_dataloader()
     orders = []

@@ -11,8 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tunewise.artifacts import MANIFEST, package_versions, save_trained, write_json
 from tunewise.config import Config, save_config
 from tunewise.data.readers import fingerprint
@@ -23,9 +21,16 @@ from tunewise.strategies.auto import resolve_auto
 from tunewise.strategies.base import count_parameters
 from tunewise.tasks.base import Task
 from tunewise.training import distributed, init_from
-from tunewise.training.batching import grouped_batches
+from tunewise.training.build_trainer import make_trainer
 from tunewise.training.fast_dropout import fast_dropout
 from tunewise.training.lean_mlp import recompute_mlp
+from tunewise.training.plan import (
+    length_grouping,
+    loss_tokens_per_step,
+    planned_steps,
+    small_data_batch,
+    steps_per_epoch,
+)
 from tunewise.training.rundir import StagedRun, rank_run
 from tunewise.training.trainer import check_metric, close_writers
 
@@ -68,53 +73,6 @@ def _read_splits(
         if limit and len(splits[name]) > limit:
             splits[name] = splits[name].shuffle(seed=cfg.seed).select(range(limit))
     return splits, sources
-
-
-def length_grouping(cfg: Config, task: Any) -> str:
-    """training.length_grouping with `auto` resolved: a token budget needs grouped batches (it
-    packs similar lengths); fixed-count batches follow the task (tasks/base.py)."""
-    t = cfg.training
-    if t.length_grouping != "auto":
-        return t.length_grouping
-    return "window" if t.max_tokens_per_batch else getattr(task, "length_grouping", "none")
-
-
-def small_data_batch(cfg: Config, n_train: int, min_steps: int = 16) -> None:
-    """Halve a default batch size (down to 8) until an epoch has `min_steps` steps: a short run
-    needs steps more than big batches (BBC News, 300 examples: 16 per batch, 38 steps, beat 32
-    per batch, 20 steps, by 3 points; benchmarks/tune_bbc.py). A batch size or token budget the
-    user set is kept."""
-    t = cfg.training
-    if "batch_size" in t.model_fields_set or t.max_tokens_per_batch:
-        return
-    while t.batch_size > 8 and n_train / t.batch_size < min_steps:
-        t.batch_size //= 2
-
-
-def _steps_per_epoch(cfg: Config, lengths: list[int], grouping: str) -> float:
-    """Optimizer steps in one epoch (one step trains a batch on every rank)."""
-    t = cfg.training
-    world = distributed.world_size()
-    budget = t.max_tokens_per_batch * world if t.max_tokens_per_batch else None
-    batches = len(grouped_batches(lengths, t.batch_size * world, budget, cfg.seed, grouping))
-    return batches / t.gradient_accumulation_steps
-
-
-def _planned_steps(cfg: Config, per_epoch: float) -> int:
-    if cfg.training.max_steps:
-        return cfg.training.max_steps
-    return max(1, int(np.ceil(per_epoch * cfg.training.epochs)))
-
-
-def _loss_tokens_per_step(
-    cfg: Config, loss_module: Any, train: Any, per_epoch: float
-) -> float | None:
-    """`training.loss_normalization: epoch`: the loss tokens of one epoch per optimizer step, for
-    a loss module that counts them (causal-LM answer loss); None otherwise."""
-    count = getattr(loss_module, "tokens", None)
-    if cfg.training.loss_normalization != "epoch" or count is None:
-        return None
-    return count(train["labels"]) / max(per_epoch, 1.0)
 
 
 def finetune(
@@ -185,8 +143,8 @@ def _train(
     if task.default_batch_size and "batch_size" not in cfg.training.model_fields_set:
         cfg.training.batch_size = task.default_batch_size
     small_data_batch(cfg, len(encoded["train"]))
-    per_epoch = _steps_per_epoch(cfg, encoded["train"]["length"], length_grouping(cfg, task))
-    steps = _planned_steps(cfg, per_epoch)
+    per_epoch = steps_per_epoch(cfg, encoded["train"]["length"], length_grouping(cfg, task))
+    steps = planned_steps(cfg, per_epoch)
     lr = cfg.training.learning_rate or built.strategy.default_learning_rate(steps)
     lr_source = (
         "config" if cfg.training.learning_rate else f"{cfg.strategy.name} default for {steps} steps"
@@ -201,8 +159,8 @@ def _train(
     tracker = Tracker(cfg, run_dir, name=run.final.name).start({"tunewise.learning_rate": lr})
     if prepared and main:
         prepared.copy_reports(run_dir)  # rejected.jsonl, data_report.md, prepare.json, ...
-    trainer = _make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
-    trainer.loss_tokens_per_step = _loss_tokens_per_step(
+    trainer = make_trainer(cfg, task, built.model, built.tokenizer, encoded, lr, run_dir)
+    trainer.loss_tokens_per_step = loss_tokens_per_step(
         cfg, trainer.loss_module, encoded["train"], per_epoch
     )
     if cfg.distill:  # the teacher's term in compute_loss (its logits cached first if asked)
@@ -315,67 +273,6 @@ def _train(
         run.commit()
     distributed.barrier()
     return RunResult(run.final, metrics, manifest)
-
-
-def _make_trainer(
-    cfg: Config, task: Task, model: Any, tokenizer: Any, encoded: dict, lr: float, run_dir: Path
-) -> Any:
-    """The HF Trainer with tunewise's batching, compact log, TensorBoard and early stopping."""
-    from transformers import EarlyStoppingCallback
-    from transformers.integrations import TensorBoardCallback
-    from transformers.trainer_callback import ProgressCallback
-
-    from tunewise.training.checkpoints import SaveEverySteps
-    from tunewise.training.heap import TrimHeap
-    from tunewise.training.progress import PROGRESS, ProgressFile
-    from tunewise.training.trainer import (
-        CompactProgress,
-        TunewiseTrainer,
-        adam_optimizer,
-        training_arguments,
-    )
-
-    metric = cfg.eval.metric or task.default_metric
-    callbacks: list[Any] = []
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-
-        if "tensorboard" in cfg.tracking.backends and distributed.is_main_process():
-            callbacks.append(TensorBoardCallback(SummaryWriter(str(run_dir / "tensorboard"))))
-    except ImportError:  # tensorboard is a dependency; tolerate a broken install
-        pass
-    if cfg.training.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
-    if cfg.training.save_steps:
-        callbacks.append(SaveEverySteps(cfg.training.save_steps))
-    callbacks.append(ProgressFile(run_dir / PROGRESS))  # progress.json, for watchers (ui)
-    callbacks.append(TrimHeap())  # freed activations back to the system before evaluating
-    compute_metrics = task.trainer_metrics()
-    args = training_arguments(cfg, run_dir / "checkpoints", lr, metric, task.greater_is_better)
-    # Loss-only evaluation never gathers logits: an LM's (examples, tokens, vocabulary) would not
-    # fit in memory.
-    args.prediction_loss_only = compute_metrics is None
-    trainer = TunewiseTrainer(
-        model=model,
-        args=args,
-        data_collator=(
-            task.packed_collator(tokenizer) if cfg.training.packing else task.collator(tokenizer)
-        ),
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"],
-        processing_class=tokenizer,
-        compute_metrics=compute_metrics,
-        callbacks=callbacks,
-        optimizer_cls_and_kwargs=adam_optimizer(cfg, lr),
-        max_tokens_per_batch=cfg.training.max_tokens_per_batch,
-        length_grouping=length_grouping(cfg, task),
-        # distillation needs the model's logits; other runs may use the task's own loss
-        loss_module=None if cfg.distill else task.loss_module(model),
-        adversarial=cfg.training.adversarial,
-    )
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(CompactProgress())
-    return trainer
 
 
 def _evaluate(

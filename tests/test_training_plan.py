@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tunewise.config import load_config
 from tunewise.registry import STRATEGIES
-from tunewise.training.recipe import length_grouping, small_data_batch
+from tunewise.training.plan import length_grouping, small_data_batch
 
 
 def config(**training) -> object:
