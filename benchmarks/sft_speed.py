@@ -44,6 +44,7 @@ WORK = ROOT / "benchmarks" / "work" / "sft_speed"
 VARIANTS = ("hf_loss", "answer_loss", "packed", "lean", "lean_global", "lean_packed")
 LEAN = ("lean", "lean_global", "lean_packed", "lean_random", "lean_step")
 SIZES = {"alpaca": (288, 100), "multi30k": (600, 300)}  # (train, held-out) records
+MAX_LENGTH = {"alpaca": 256, "multi30k": 128}
 GROUPING = {"lean_global": "global", "lean_random": "none"}  # the others: window
 
 
@@ -53,17 +54,17 @@ MULTI30K = ROOT.parent / "shared" / "data" / "multi30k-en-de"
 TRANSLATION = {"type": "translation", "source_language": "English", "target_language": "German"}
 
 
-def records_for(data: str, n_train: int, n_eval: int) -> tuple[list, list, dict, int]:
-    """(train records, held-out records, task options, max length) of a benchmark set."""
+def records_for(data: str, n_train: int, n_eval: int) -> tuple[list, list, dict]:
+    """(train records, held-out records, task options) of a benchmark set."""
     if data == "multi30k":
 
         def read(name: str, n: int) -> list:
             with (MULTI30K / name).open(encoding="utf-8") as f:
                 return [json.loads(next(f)) for _ in range(n)]
 
-        return read("train.jsonl", n_train), read("validation.jsonl", n_eval), TRANSLATION, 128
+        return read("train.jsonl", n_train), read("validation.jsonl", n_eval), TRANSLATION
     records = json.loads(DATA.read_text(encoding="utf-8"))
-    return records[:n_train], records[-n_eval:], {"type": "instruction"}, 256
+    return records[:n_train], records[-n_eval:], {"type": "instruction"}
 
 
 def child(name: str, n_train: int, n_eval: int, data: str = "alpaca") -> dict[str, Any]:
@@ -76,14 +77,14 @@ def child(name: str, n_train: int, n_eval: int, data: str = "alpaca") -> dict[st
 
         base.GenerationTask.loss_module = lambda self, model: None  # type: ignore[method-assign]
         inference.supports_position_loss = lambda model: False  # type: ignore[assignment]
-    train, held, task, max_length = records_for(data, n_train, n_eval)
+    train, held, task = records_for(data, n_train, n_eval)
     WORK.mkdir(parents=True, exist_ok=True)
     files = {}
     for split, part in (("train", train), ("held", held)):
         files[split] = WORK / f"{data}-{split}-{n_train}.jsonl"
         files[split].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
     cfg = {
-        "model": {"name": "smollm2-135m", "max_length": max_length},
+        "model": {"name": "smollm2-135m", "max_length": MAX_LENGTH[data]},
         "task": {**task, "eval_generate_samples": 0},
         "data": {"train": str(files["train"]), "validation": str(files["held"])},
         "strategy": {
@@ -167,7 +168,7 @@ def main() -> None:
         "benchmark": f"smollm2-135m LoRA SFT on {args.data}: answer-position loss and packing",
         "setup": (
             f"{os.cpu_count()} CPU cores, {args.data}: {n_train} train / {n_eval} held-out "
-            f"records, batch 4, max length {records_for(args.data, 1, 1)[3]}, "
+            f"records, batch 4, max length {MAX_LENGTH[args.data]}, "
             "LoRA r=8 on all linear layers, lr 1.5e-3, 1 epoch, 2 threads, "
             f"{time.strftime('%Y-%m-%d')}"
         ),

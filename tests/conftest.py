@@ -178,8 +178,7 @@ def _no_leaked_threads():
     yield
     deadline = time.monotonic() + 10
     while True:
-        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        left = [t for t in left if not t.daemon]
+        left = [t for t in threading.enumerate() if t not in before and not t.daemon]
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.05)
