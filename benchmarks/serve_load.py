@@ -203,7 +203,9 @@ def markdown(result: dict[str, Any]) -> str:
         out += [
             "## smollm2-135m: streamed chat completions",
             "",
-            f"max_tokens {result['llm']['max_tokens']}, greedy. Both servers up at once, each "
+            f"max_tokens {result['llm']['max_tokens']}, "
+            f"{'temperature ' + str(t) if (t := result['llm'].get('temperature')) else 'greedy'}. "
+            "Both servers up at once, each "
             "client count measured on them back to back.",
             "",
             "| server | clients | streams | TTFT p50 ms | TTFT max ms | tok/s per stream | "
@@ -268,9 +270,10 @@ def classifier_part(
 
 
 def llm_part(args: argparse.Namespace, tw: list[str]) -> dict[str, Any]:
-    """Streamed greedy chat completions against two servers of the same run, both up at once and
-    measured back to back per client count: the continuous batcher (the default) and batched
-    `generate` (`--kv-cache-tokens 0`, what every stream used before)."""
+    """Streamed chat completions (greedy, or sampled at `--temperature`) against two servers of
+    the same run, both up at once and measured back to back per client count: the continuous
+    batcher (the default) and batched `generate` (`--kv-cache-tokens 0`, what every stream used
+    before)."""
     run = llm_run(steps=1 if args.quick else 4)
     servers = {"continuous": [], "batched generate": ["--kv-cache-tokens", "0"]}
     prompts = [
@@ -290,12 +293,21 @@ def llm_part(args: argparse.Namespace, tw: list[str]) -> dict[str, Any]:
             for name in servers:
                 cap = max(n, min(args.max_requests, 4 * n if args.quick else 10_000))
                 point = asyncio.run(
-                    _stream_load(urls[name], n, args.duration, cap, args.max_tokens, prompts)
+                    _stream_load(
+                        urls[name],
+                        n,
+                        args.duration,
+                        cap,
+                        args.max_tokens,
+                        prompts,
+                        args.temperature,
+                    )
                 )
                 print(f"[serve_load] smollm2 {name} {point}", flush=True)
                 points[name].append(point)
         return {
             "max_tokens": args.max_tokens,
+            "temperature": args.temperature,
             "servers": {
                 name: {"points": points[name], "rss_mb": rss_mb(proc.pid)}
                 for name, proc in procs.items()
@@ -314,6 +326,7 @@ def main() -> None:
     p.add_argument("--max-requests", type=int, default=50_000, help="cap per load point")
     p.add_argument("--llm-clients", default="1,8")
     p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--temperature", type=float, default=0.0, help="smollm2 streams; 0: greedy")
     p.add_argument("--skip-llm", action="store_true")
     p.add_argument("--skip-classifier", action="store_true", help="the smollm2 part only")
     p.add_argument("--output", default="serve_load", help="results/<output>.json and .md")

@@ -217,7 +217,13 @@ async def _classify_load(
 
 
 async def _stream_load(
-    url: str, clients: int, duration: float, max_requests: int, max_tokens: int, prompts: list[str]
+    url: str,
+    clients: int,
+    duration: float,
+    max_requests: int,
+    max_tokens: int,
+    prompts: list[str],
+    temperature: float = 0.0,
 ) -> dict[str, Any]:
     import httpx
 
@@ -236,7 +242,7 @@ async def _stream_load(
                 body = {
                     "messages": [{"role": "user", "content": prompts[i % len(prompts)]}],
                     "max_tokens": max_tokens,
-                    "temperature": 0,
+                    "temperature": temperature,
                     "stream": True,
                     "stream_options": {"include_usage": True},
                 }

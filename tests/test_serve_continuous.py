@@ -1,6 +1,6 @@
 """The continuous batcher on a tiny random LLaMA: the same greedy tokens as `generate`, a request
-joins a running batch and leaves before a longer one ends, cancel, retire, and which requests
-it takes."""
+joins a running batch and leaves before a longer one ends, cancel, retire, which requests it
+takes, and sampled requests on their own manager with their own temperature and top_p."""
 
 from __future__ import annotations
 
@@ -154,3 +154,31 @@ def test_only_greedy_requests_are_taken(options, temperature, top_p, greedy):
     opts = GenerationOptions(**options)
     gen = SimpleNamespace()
     assert ContinuousGenerator.greedy(gen, opts, temperature, top_p) is greedy
+
+
+def test_sampled_requests_get_their_own_manager_with_their_own_settings(parts):
+    """Each sampled request's temperature and top_p reach the sampler: a near-zero temperature
+    or a near-zero top_p leaves one token to draw (the greedy one); 1.0 and 1.0 draw others."""
+    import torch
+
+    _, tok = parts
+    opts = GenerationOptions(max_new_tokens=8)
+    gen = generator(parts, max_new_tokens=8)
+    try:
+        assert gen.route(opts, None, None).sampling is None  # greedy: this manager
+        assert gen._sampler is None  # no second KV cache until a sampled request comes
+        greedy = asyncio.run(complete(gen, tok, PROMPTS, None, ()))
+        cold = gen.route(opts, 1e-4, None)
+        assert cold.gen is gen._sampler and cold.sampling == {"temperature": 1e-4, "top_p": 1.0}
+        assert asyncio.run(complete(cold, tok, PROMPTS, None, ())) == greedy
+        narrow = gen.route(opts, None, 1e-6)
+        assert narrow.sampling == {"temperature": 1.0, "top_p": 1e-6}
+        assert asyncio.run(complete(narrow, tok, PROMPTS, None, ())) == greedy
+        torch.manual_seed(0)
+        free = asyncio.run(complete(gen.route(opts, 1.0, 1.0), tok, PROMPTS, None, ()))
+        assert free != greedy  # 24 tokens drawn from a random model's flat distributions
+        sampler = gen._sampler
+    finally:
+        gen.close(10)
+    assert not sampler.manager.is_running() and not gen.manager.is_running()
+    assert gen.route(opts, 0.7, None) is None  # closed: the batched path answers

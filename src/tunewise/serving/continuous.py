@@ -4,9 +4,11 @@ running batch at the next decoding step and leaves it as soon as it is done, ins
 for the whole batched `generate` before it to finish. With 8 streaming clients the first token
 came after 3.0 s (p50) with batched `generate` (`benchmarks/serve_load.py`, 2026-12-01).
 
-Greedy decoding only (the manager samples or not for every request alike); sampled and beam
-requests keep the micro-batched `generate` path. Outputs are transformers' greedy tokens, the same
-as `generate`'s (tested against the predictor's text)."""
+A manager samples or not for all its requests alike, so sampled requests (temperature, top_p)
+get a second manager, built at the first of them (its KV cache costs nothing until then), whose
+temperature and top_p are set per request (transformers' per-request logits processors). Beam
+search keeps the micro-batched `generate` path. Greedy outputs are transformers' greedy tokens,
+the same as `generate`'s (tested against the predictor's text)."""
 
 from __future__ import annotations
 
@@ -54,28 +56,43 @@ class ContinuousGenerator:
     to it through the manager's result handlers); `retire` lets in-flight requests finish, then
     stops the generation thread."""
 
-    def __init__(self, model: Any, tokenizer: Any, options: Any, capacity_tokens: int, rows: int):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        options: Any,
+        capacity_tokens: int,
+        rows: int,
+        sampling: bool = False,
+    ):
         from transformers import GenerationConfig
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
         from tunewise.tasks.generation.inference import generation_kwargs
 
+        self._parts = (model, tokenizer, options, capacity_tokens, rows)
         kwargs = generation_kwargs(options, tokenizer, model)
         eos = kwargs.get("eos_token_id") or []
         self.eos, self.tokenizer = set(eos), tokenizer
         self.capacity = capacity_tokens
         self.max_new_tokens = options.max_new_tokens
+        self.sampling = sampling
+        sample: dict[str, Any] = {"do_sample": False}
+        if sampling:  # placeholders that make transformers build both processors; every request
+            # then sets its own temperature and top_p (`route`), so these values are never used
+            sample = {"do_sample": True, "temperature": 0.5, "top_p": 0.5}
         config = GenerationConfig(
             max_new_tokens=options.max_new_tokens,
-            do_sample=False,
             eos_token_id=list(eos) or -1,
             pad_token_id=kwargs.get("pad_token_id"),
+            **sample,
         )
         cb = ContinuousBatchingConfig(
             page_size=PAGE_TOKENS,
             num_blocks=math.ceil(capacity_tokens / PAGE_TOKENS),
             max_batch_tokens=STEP_TOKENS,
             max_requests_per_batch=rows,
+            per_request_processors=sampling,
         )
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.manager = base.init_continuous_batching(
@@ -86,6 +103,7 @@ class ContinuousGenerator:
         self._retired = False
         self._started = False
         self._count = 0
+        self._sampler: ContinuousGenerator | None = None  # sampled requests' manager, when asked
 
     def _start(self) -> None:
         """Start the generation loop at the first request (an app built but never served starts
@@ -111,6 +129,7 @@ class ContinuousGenerator:
         max_new_tokens: int | None,
         on_tokens: Callable[[list[int]], None] | None = None,
         stop: tuple[str, ...] = (),
+        sampling: dict[str, float] | None = None,
     ) -> Flow | None:
         """Queue a prompt; None once retired (the caller asks the engine served now). Call from
         the event loop's thread: the manager hands outputs to that loop. Generation ends at the
@@ -131,6 +150,7 @@ class ContinuousGenerator:
             max_new_tokens=max_new_tokens or self.max_new_tokens,
             streaming=on_tokens is not None or bool(stop),
             eos_token_id=sorted(self.eos) or None,
+            **(sampling or {}),
         )
         if rid is None:  # the manager refused it (stopping)
             self._drop(flow, "the generation loop is stopping")
@@ -153,6 +173,23 @@ class ContinuousGenerator:
         if temperature == 0:
             return True
         return not options.do_sample and temperature is None and top_p is None
+
+    def route(self, options: Any, temperature: float | None, top_p: float | None) -> Lane | None:
+        """Where a request goes: this (greedy) manager, or the sampling one with the request's
+        own temperature and top_p (the engine's `generate` path takes the same values: the
+        request's, else the run's). None once retired."""
+        if self.greedy(options, temperature, top_p):
+            return Lane(self, None)
+        with self._lock:
+            if self._retired:
+                return None
+            if self._sampler is None:
+                self._sampler = ContinuousGenerator(*self._parts, sampling=True)
+        sampling = {
+            "temperature": float(temperature or options.temperature),
+            "top_p": float(top_p or options.top_p),
+        }
+        return Lane(self._sampler, sampling)
 
     def _deliver(self, output: Any) -> None:  # on the event loop, from the manager's thread
         flow = self._flows.get(output.request_id)
@@ -189,6 +226,8 @@ class ContinuousGenerator:
         with self._lock:
             self._retired = True
             idle = not self._flows
+        if self._sampler is not None:
+            self._sampler.retire()
         if idle:
             self._stop()
 
@@ -202,14 +241,36 @@ class ContinuousGenerator:
         """Shutdown: finish what runs (up to `timeout`), then stop."""
         with self._lock:
             self._retired = True
+        if self._sampler is not None:
+            self._sampler.close(timeout)
         if self._started:
             self.manager.stop(block=True, timeout=timeout)
         for flow in list(self._flows.values()):
             self._drop(flow, "the server shut down before the answer was complete")
 
 
+@dataclass
+class Lane:
+    """A manager and the per-request sampling settings its requests carry (None: greedy)."""
+
+    gen: ContinuousGenerator
+    sampling: dict[str, float] | None
+
+    def submit(
+        self,
+        prompt: list[int],
+        max_new_tokens: int | None,
+        on_tokens: Callable[[list[int]], None] | None = None,
+        stop: tuple[str, ...] = (),
+    ) -> Flow | None:
+        return self.gen.submit(prompt, max_new_tokens, on_tokens, stop, self.sampling)
+
+    def cancel(self, flow: Flow) -> None:
+        self.gen.cancel(flow)
+
+
 async def complete(
-    gen: ContinuousGenerator,
+    gen: ContinuousGenerator | Lane,
     tokenizer: Any,
     prompts: list[list[int]],
     max_new_tokens: int | None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from tunewise.errors import TunewiseError
 from tunewise.serving.batcher import MicroBatcher
-from tunewise.serving.continuous import ContinuousGenerator, continuous_for
+from tunewise.serving.continuous import Lane, continuous_for
 from tunewise.serving.engine import Engine
 from tunewise.serving.metrics import Metrics
 from tunewise.serving.problems import RequestError
@@ -83,18 +83,16 @@ class ServerState:
 
     def continuous(
         self, engine: Engine, prompts: list[list[int]], params: Any, stream: bool
-    ) -> ContinuousGenerator | None:
-        """The continuous batcher for these prompts where it takes them (greedy, fits its
-        cache); None: the micro-batched `generate` path."""
+    ) -> Lane | None:
+        """The continuous batcher (greedy or sampling) for these prompts where it takes them
+        (no beam search, fits its cache); None: the micro-batched `generate` path."""
         gen = engine.continuous
         options = engine.task.options
         if gen is None or (options.num_beams > 1 and not stream):  # streams decode greedily
             return None
-        if not gen.greedy(options, params.temperature, params.top_p):
-            return None
         if not all(gen.fits(len(p), params.max_tokens) for p in prompts):
             return None
-        return gen
+        return gen.route(options, params.temperature, params.top_p)
 
     def _run(self, key: Hashable, items: list[Any]) -> list[Any]:
         """One batch in the model worker, with whichever engine is current."""

@@ -1,5 +1,5 @@
 """Streamed completions: server-sent events fed by transformers' TextIteratorStreamer while the
-continuous batcher (greedy) or the model worker generates (chat.completion.chunk /
+continuous batcher (greedy or sampled) or the model worker generates (chat.completion.chunk /
 text_completion objects, then `data: [DONE]`)."""
 
 from __future__ import annotations
