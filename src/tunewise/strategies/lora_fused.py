@@ -20,6 +20,20 @@ from peft.tuners.lora.layer import Linear as PeftLoraLinear
 from torch import nn
 
 
+def bottleneck_grad(g: torch.Tensor, lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
+    """s·(g B): the gradient at the rank-r bottleneck, (tokens, r). Computed as (Bᵀ gᵀ)ᵀ: the
+    same product, which MKL's sgemm runs 1.7-2.3× faster with the tokens as the output's long
+    side (2,048 tokens × 384 / 1,536 outputs, rank 8, 2 threads: 0.21 vs 0.50 ms, 1.1 vs 1.9 ms)."""
+    return (lora_b.t() @ g.t()).t().mul_(scaling)
+
+
+def b_grad(g: torch.Tensor, h: torch.Tensor, scaling: float) -> torch.Tensor:
+    """s·(gᵀ h): the gradient of B, (out, r). Computed as (hᵀ g)ᵀ, which runs 4-6× faster than
+    gᵀ h (same shapes as above: 0.19 vs 0.77 ms, 1.3 vs 7.3 ms; torch's own linear backward
+    computes a rank-r weight's gradient the slow way)."""
+    return (h.t() @ g).t().contiguous().mul_(scaling)
+
+
 class _LoraLinearFunction(torch.autograd.Function):
     """y = x Wᵀ + b + s·(x Aᵀ) Bᵀ with W (and b) frozen."""
 
@@ -38,14 +52,14 @@ class _LoraLinearFunction(torch.autograd.Function):
     def backward(ctx: Any, grad):
         x2, h, weight, lora_a, lora_b = ctx.saved_tensors
         g = grad.reshape(-1, grad.shape[-1])
-        gh = (g @ lora_b).mul_(ctx.scaling)  # gradient at the rank-r bottleneck
+        gh = bottleneck_grad(g, lora_b, ctx.scaling)
         grad_x = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_x = (g @ weight).addmm_(gh, lora_a).view(ctx.input_shape)
         if ctx.needs_input_grad[2]:
             grad_bias = g.sum(0)
         grad_a = gh.t() @ x2 if ctx.needs_input_grad[3] else None
-        grad_b = (g.t() @ h).mul_(ctx.scaling) if ctx.needs_input_grad[4] else None
+        grad_b = b_grad(g, h, ctx.scaling) if ctx.needs_input_grad[4] else None
         return grad_x, None, grad_bias, grad_a, grad_b, None
 
 

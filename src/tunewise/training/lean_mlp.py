@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tunewise.strategies.lora_fused import FusedLoraLinear
+from tunewise.strategies.lora_fused import FusedLoraLinear, b_grad, bottleneck_grad
 
 GATED_FORWARD = "self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))"
 
@@ -58,10 +58,10 @@ class _GatedDownFunction(torch.autograd.Function):
         grad_bias = g.sum(0) if needs[3] else None
         grad_lora_a = grad_lora_b = None
         if lora_a is not None:
-            gh = (g @ lora_b).mul_(ctx.scaling)
+            gh = bottleneck_grad(g, lora_b, ctx.scaling)
             grad_a.addmm_(gh, lora_a)
             grad_lora_a = gh.t() @ a2 if needs[4] else None
-            grad_lora_b = (g.t() @ h).mul_(ctx.scaling) if needs[5] else None
+            grad_lora_b = b_grad(g, h, ctx.scaling) if needs[5] else None
         grad_a = grad_a.view(up.shape)
         grad_up = grad_a * act.detach() if needs[1] else None
         grad_gate = None
