@@ -44,6 +44,9 @@ STRATEGIES = {
     "adapter": {"name": "adapter"},
     "bitfit": {"name": "bitfit"},
     "prompt_tuning": {"name": "prompt_tuning"},
+    # shorter soft prompts: 20 virtual tokens more than double a ~13-token SST-2 sentence
+    "prompt_tuning_8": {"name": "prompt_tuning", "num_virtual_tokens": 8},
+    "prompt_tuning_4": {"name": "prompt_tuning", "num_virtual_tokens": 4},
     "partial": {"name": "partial"},
     "frozen": {"name": "frozen"},
 }
