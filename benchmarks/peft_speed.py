@@ -13,7 +13,8 @@ default dropout.
 MFU counts the matmul FLOPs a strategy really needs per real token, as multiples of N (non-
 embedding parameters; 10.8M for minilm): full 6N (forward 2N, activation gradients 2N, weight
 gradients 2N); strategies that train no block weights skip the weight gradients (4N); frozen needs
-no backward pass through the backbone (2N); partial (top 2 of 6 blocks) 2N + 4N x 2/6. The few
+no backward pass through the backbone (2N); partial (top 2 of 6 blocks) 2N + 4N x 2/6;
+diff pruning (a dense difference on every block weight, masked) 6N, others 4N. The few
 FLOPs of the adapters themselves are left out. Ceiling: 161 GFLOP/s (fp32 matmul, 2 cores, see
 ../shared/reference/machine-and-models.md). Results: benchmarks/results/peft_speed.{json,md}.
 """
@@ -33,7 +34,7 @@ SST2 = ROOT.parent / "shared" / "data" / "sst2"
 WORK = ROOT / "benchmarks" / "work" / "peft_speed"
 PEAK_FLOPS = 161e9
 N_PARAMS = 10.8e6
-FLOPS_PER_TOKEN = {"full": 6.0, "frozen": 2.0, "partial": 2 + 4 * 2 / 6}  # others: 4N
+FLOPS_PER_TOKEN = {"full": 6.0, "diff_pruning": 6.0, "frozen": 2.0, "partial": 2 + 4 * 2 / 6}
 STRATEGIES = {
     "full": {"name": "full"},
     "lora": {"name": "lora"},
@@ -47,6 +48,9 @@ STRATEGIES = {
     # shorter soft prompts: 20 virtual tokens more than double a ~13-token SST-2 sentence
     "prompt_tuning_8": {"name": "prompt_tuning", "num_virtual_tokens": 8},
     "prompt_tuning_4": {"name": "prompt_tuning", "num_virtual_tokens": 4},
+    "p_tuning": {"name": "p_tuning"},
+    "prefix_tuning": {"name": "prefix_tuning"},
+    "diff_pruning": {"name": "diff_pruning"},
     "partial": {"name": "partial"},
     "frozen": {"name": "frozen"},
 }
