@@ -64,8 +64,9 @@ def serve(
     kv_cache_tokens: Annotated[
         int,
         typer.Option(
-            help="Causal LMs: KV cache tokens for continuous batching (greedy requests join the "
-            "running batch at its next step; ~46 KB per token for smollm2-135m). 0: off."
+            help="Causal LMs: KV cache tokens for continuous batching (requests join the "
+            "running batch at its next step; ~46 KB per token for smollm2-135m; sampled "
+            "requests get a second cache of this size at the first of them). 0: off."
         ),
     ] = 8192,
 ) -> None:
