@@ -182,3 +182,48 @@ def test_sampled_requests_get_their_own_manager_with_their_own_settings(parts):
         gen.close(10)
     assert not sampler.manager.is_running() and not gen.manager.is_running()
     assert gen.route(opts, 0.7, None) is None  # closed: the batched path answers
+
+
+def test_top_p_sorts_only_the_rows_that_filter_with_the_same_distributions():
+    import torch
+    from transformers.generation.continuous_batching.cb_logits_processors import (
+        ContinuousBatchingTopPLogitsWarper,
+    )
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    from tunewise.serving.top_p_rows import _rowwise
+
+    torch.manual_seed(0)
+    scores = torch.randn(4, 300) * 3
+    scores[1, :5] = -200.0  # logits far enough below the others to underflow to probability 0
+    top_p = torch.tensor([1.0, 1.0, 0.3, 0.9]).view(dtype=torch.int32)
+    plain = ContinuousBatchingTopPLogitsWarper(TopPLogitsWarper(0.5))
+    light = ContinuousBatchingTopPLogitsWarper(TopPLogitsWarper(0.5))
+    light.__class__ = _rowwise(ContinuousBatchingTopPLogitsWarper)
+    want, got = plain(scores.clone(), top_p), light(scores.clone(), top_p)
+    assert torch.equal(got[2:], want[2:])  # the filtering rows: the same scores
+    assert torch.equal(got[:2], scores[:2])  # top_p 1.0: untouched, not sorted
+    assert torch.equal(torch.softmax(got, -1), torch.softmax(want, -1))
+    assert torch.equal(light(scores[:2], top_p[:2]), scores[:2])  # no row filters: as given
+
+
+def test_a_narrow_and_a_free_sampled_request_share_a_batch(parts):
+    _, tok = parts
+    opts = GenerationOptions(max_new_tokens=8)
+    gen = generator(parts, max_new_tokens=8)
+    try:
+        greedy = asyncio.run(complete(gen, tok, PROMPTS[:1], None, ()))
+        narrow, free = gen.route(opts, None, 1e-6), gen.route(opts, 1.0, 1.0)
+        names = [type(p).__name__ for p in narrow.gen.manager.logit_processor.logits_processor]
+        assert "RowwiseTopP" in names  # the sampler's top-p runs row-wise
+
+        async def both() -> list:
+            return await asyncio.gather(
+                complete(narrow, tok, PROMPTS[:1], None, ()),
+                complete(free, tok, PROMPTS[1:3], None, ()),
+            )
+
+        got_narrow, got_free = asyncio.run(both())
+    finally:
+        gen.close(10)
+    assert got_narrow == greedy and len(got_free) == 2

@@ -21,6 +21,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunewise.serving.top_p_rows import lighten_top_p
+
 log = logging.getLogger("tunewise.serve")
 
 PAGE_TOKENS = 64  # KV cache page: a request holds whole pages (waste < 64 tokens per request)
@@ -98,6 +100,8 @@ class ContinuousGenerator:
         self.manager = base.init_continuous_batching(
             generation_config=config, continuous_batching_config=cb
         )
+        if sampling:
+            lighten_top_p(self.manager)
         self._lock = threading.Lock()
         self._flows: dict[str, Flow] = {}
         self._retired = False
