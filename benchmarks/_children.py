@@ -32,12 +32,15 @@ def report_child(result: dict[str, Any]) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def run_children(script: str, names: list[str], extra: list[str]) -> list[dict[str, Any]]:
-    """`script --child NAME *extra` for each name, one process at a time; their results."""
+def run_children(
+    script: str, names: list[str], extra: list[str], env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """`script --child NAME *extra` for each name, one process at a time (with `env`, else
+    this process's environment); their results."""
     runs = []
     for name in names:
         cmd = [sys.executable, script, "--child", name, *extra]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")

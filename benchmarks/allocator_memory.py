@@ -22,21 +22,20 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import os
 import random
-import subprocess
-import sys
 import time
 from typing import Any
 
-from _children import report_child, vm_hwm_mb, write_results
+from _children import report_child, run_children, vm_hwm_mb, write_results
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 STEPS, TOKENS = 25, 2048
 
 
-def child(strategy: str, allocator: str) -> dict[str, Any]:
+def child(run: str) -> dict[str, Any]:
+    """One run, named STRATEGY/ALLOCATOR."""
+    strategy, allocator = run.split("/")
     if allocator == "glibc_mmap1mb":
         ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
     import torch
@@ -98,25 +97,18 @@ def markdown(out: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jemalloc", help="path of libjemalloc.so.2 to preload for a third run")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        report_child(child(*args.child))
+        report_child(child(args.child))
         return
     allocators = ["glibc", "glibc_mmap1mb"] + (["jemalloc"] if args.jemalloc else [])
     start, runs = round(os.getloadavg()[0], 2), []
     for alloc in allocators:
-        for strategy in ("full", "lora"):
-            env = dict(os.environ, HF_HUB_OFFLINE="1")
-            if alloc == "jemalloc":
-                env["LD_PRELOAD"] = args.jemalloc
-            cmd = [sys.executable, __file__, "--child", strategy, alloc]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-            line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-            if line is None:
-                raise SystemExit(f"{strategy}/{alloc} failed:\n{proc.stderr[-3000:]}")
-            runs.append(json.loads(line[len("RESULT ") :]))
-            print(json.dumps(runs[-1]), flush=True)
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        if alloc == "jemalloc":
+            env["LD_PRELOAD"] = args.jemalloc
+        runs += run_children(__file__, [f"full/{alloc}", f"lora/{alloc}"], [], env)
     out = {
         "benchmark": "peak memory of minilm training steps under three allocators",
         "setup": (

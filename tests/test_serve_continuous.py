@@ -12,6 +12,7 @@ import pytest
 
 from generation_fixtures import build_llama
 from tunewise.serving.continuous import ContinuousGenerator, complete
+from tunewise.serving.engine import GenParams
 from tunewise.tasks.generation.base import GenerationOptions
 
 
@@ -165,23 +166,25 @@ def test_sampled_requests_get_their_own_manager_with_their_own_settings(parts):
     opts = GenerationOptions(max_new_tokens=8)
     gen = generator(parts, max_new_tokens=8)
     try:
-        assert gen.route(opts, None, None).sampling is None  # greedy: this manager
+        assert gen.route(opts, GenParams()).sampling is None  # greedy: this manager
         assert gen._sampler is None  # no second KV cache until a sampled request comes
         greedy = asyncio.run(complete(gen, tok, PROMPTS, None, ()))
-        cold = gen.route(opts, 1e-4, None)
+        cold = gen.route(opts, GenParams(temperature=1e-4))
         assert cold.gen is gen._sampler and cold.sampling == {"temperature": 1e-4, "top_p": 1.0}
         assert asyncio.run(complete(cold, tok, PROMPTS, None, ())) == greedy
-        narrow = gen.route(opts, None, 1e-6)
+        narrow = gen.route(opts, GenParams(top_p=1e-6))
         assert narrow.sampling == {"temperature": 1.0, "top_p": 1e-6}
         assert asyncio.run(complete(narrow, tok, PROMPTS, None, ())) == greedy
         torch.manual_seed(0)
-        free = asyncio.run(complete(gen.route(opts, 1.0, 1.0), tok, PROMPTS, None, ()))
+        free = asyncio.run(
+            complete(gen.route(opts, GenParams(temperature=1.0, top_p=1.0)), tok, PROMPTS, None, ())
+        )
         assert free != greedy  # 24 tokens drawn from a random model's flat distributions
         sampler = gen._sampler
     finally:
         gen.close(10)
     assert not sampler.manager.is_running() and not gen.manager.is_running()
-    assert gen.route(opts, 0.7, None) is None  # closed: the batched path answers
+    assert gen.route(opts, GenParams(temperature=0.7)) is None  # closed: the batched path answers
 
 
 def test_top_p_sorts_only_the_rows_that_filter_with_the_same_distributions():
@@ -191,7 +194,7 @@ def test_top_p_sorts_only_the_rows_that_filter_with_the_same_distributions():
     )
     from transformers.generation.logits_process import TopPLogitsWarper
 
-    from tunewise.serving.top_p_rows import _rowwise
+    from tunewise.serving.top_p_rows import rowwise_class
 
     torch.manual_seed(0)
     scores = torch.randn(4, 300) * 3
@@ -199,7 +202,7 @@ def test_top_p_sorts_only_the_rows_that_filter_with_the_same_distributions():
     top_p = torch.tensor([1.0, 1.0, 0.3, 0.9]).view(dtype=torch.int32)
     plain = ContinuousBatchingTopPLogitsWarper(TopPLogitsWarper(0.5))
     light = ContinuousBatchingTopPLogitsWarper(TopPLogitsWarper(0.5))
-    light.__class__ = _rowwise(ContinuousBatchingTopPLogitsWarper)
+    light.__class__ = rowwise_class()
     want, got = plain(scores.clone(), top_p), light(scores.clone(), top_p)
     assert torch.equal(got[2:], want[2:])  # the filtering rows: the same scores
     assert torch.equal(got[:2], scores[:2])  # top_p 1.0: untouched, not sorted
@@ -213,7 +216,10 @@ def test_a_narrow_and_a_free_sampled_request_share_a_batch(parts):
     gen = generator(parts, max_new_tokens=8)
     try:
         greedy = asyncio.run(complete(gen, tok, PROMPTS[:1], None, ()))
-        narrow, free = gen.route(opts, None, 1e-6), gen.route(opts, 1.0, 1.0)
+        narrow, free = (
+            gen.route(opts, GenParams(top_p=1e-6)),
+            gen.route(opts, GenParams(temperature=1.0, top_p=1.0)),
+        )
         names = [type(p).__name__ for p in narrow.gen.manager.logit_processor.logits_processor]
         assert "RowwiseTopP" in names  # the sampler's top-p runs row-wise
 

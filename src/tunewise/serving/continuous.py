@@ -78,7 +78,6 @@ class ContinuousGenerator:
         self.eos, self.tokenizer = set(eos), tokenizer
         self.capacity = capacity_tokens
         self.max_new_tokens = options.max_new_tokens
-        self.sampling = sampling
         sample: dict[str, Any] = {"do_sample": False}
         if sampling:  # placeholders that make transformers build both processors; every request
             # then sets its own temperature and top_p (`route`), so these values are never used
@@ -178,22 +177,18 @@ class ContinuousGenerator:
             return True
         return not options.do_sample and temperature is None and top_p is None
 
-    def route(self, options: Any, temperature: float | None, top_p: float | None) -> Lane | None:
-        """Where a request goes: this (greedy) manager, or the sampling one with the request's
-        own temperature and top_p (the engine's `generate` path takes the same values: the
-        request's, else the run's). None once retired."""
-        if self.greedy(options, temperature, top_p):
+    def route(self, options: Any, params: Any) -> Lane | None:
+        """Where a request (`GenParams`) goes: this (greedy) manager, or the sampling one with
+        the request's temperature and top_p, as the engine's `generate` path would take them.
+        None once retired."""
+        if self.greedy(options, params.temperature, params.top_p):
             return Lane(self, None)
         with self._lock:
             if self._retired:
                 return None
             if self._sampler is None:
                 self._sampler = ContinuousGenerator(*self._parts, sampling=True)
-        sampling = {
-            "temperature": float(temperature or options.temperature),
-            "top_p": float(top_p or options.top_p),
-        }
-        return Lane(self._sampler, sampling)
+        return Lane(self._sampler, params.sampled(options))
 
     def _deliver(self, output: Any) -> None:  # on the event loop, from the manager's thread
         flow = self._flows.get(output.request_id)

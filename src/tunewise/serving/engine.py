@@ -32,6 +32,14 @@ class GenParams:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
 
+    def sampled(self, options: Any) -> dict[str, float]:
+        """A sampled request's temperature and top_p: the request's, else the run's. The
+        batched `generate` path and the continuous batcher both take them from here."""
+        return {
+            "temperature": float(self.temperature or options.temperature),
+            "top_p": float(self.top_p or options.top_p),
+        }
+
 
 class Engine:
     def __init__(
@@ -192,9 +200,7 @@ class Engine:
         if params.temperature == 0:
             update["do_sample"] = False
         elif params.temperature is not None or params.top_p is not None:
-            update["do_sample"] = True
-            update["temperature"] = params.temperature or options.temperature
-            update["top_p"] = params.top_p or options.top_p
+            update.update(do_sample=True, **params.sampled(options))
         if streamers is not None:
             update["num_beams"] = 1  # transformers streams greedy or sampled search only
         criteria = StoppingCriteriaList()

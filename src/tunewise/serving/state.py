@@ -92,7 +92,7 @@ class ServerState:
             return None
         if not all(gen.fits(len(p), params.max_tokens) for p in prompts):
             return None
-        return gen.route(options, params.temperature, params.top_p)
+        return gen.route(options, params)
 
     def _run(self, key: Hashable, items: list[Any]) -> list[Any]:
         """One batch in the model worker, with whichever engine is current."""

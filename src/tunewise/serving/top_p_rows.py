@@ -11,52 +11,47 @@ fuse the warpers); where its internals differ, nothing is swapped and its proces
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import torch
 
 
-def _processor_class() -> type | None:
+@cache
+def rowwise_class() -> type | None:
+    """The row-wise subclass of transformers' per-request top-p processor; None where
+    transformers has no such processor."""
     try:
         from transformers.generation.continuous_batching.cb_logits_processors import (
             ContinuousBatchingTopPLogitsWarper,
         )
     except ImportError:
         return None
-    return ContinuousBatchingTopPLogitsWarper
+
+    class RowwiseTopP(ContinuousBatchingTopPLogitsWarper):
+        def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
+            n = scores.size(0)
+            top_p = tensor_arg[:n].view(dtype=torch.float32)
+            rows = (top_p < 1.0).nonzero().flatten()
+            if rows.numel() == n:
+                return super().__call__(scores, tensor_arg)
+            if rows.numel() == 0:
+                return scores
+            filtered = super().__call__(scores[rows], tensor_arg[:n][rows])
+            return scores.index_copy(0, rows, filtered)
+
+    return RowwiseTopP
 
 
 def lighten_top_p(manager: Any) -> bool:
     """Swap `manager`'s per-request top-p processor for the row-wise one; whether it did."""
-    base = _processor_class()
+    rowwise = rowwise_class()
     processors = getattr(getattr(manager, "logit_processor", None), "logits_processor", None)
-    if base is None or not processors:
+    if rowwise is None or not processors:
         return False
     swapped = False
     for processor in processors:
-        if type(processor) is base:
-            processor.__class__ = _rowwise(base)
+        if type(processor) is rowwise.__base__:
+            processor.__class__ = rowwise
             swapped = True
     return swapped
-
-
-_ROWWISE: dict[type, type] = {}
-
-
-def _rowwise(base: type) -> type:
-    if base not in _ROWWISE:
-
-        class RowwiseTopP(base):  # type: ignore[misc, valid-type]
-            def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
-                n = scores.size(0)
-                top_p = tensor_arg[:n].view(dtype=torch.float32)
-                rows = (top_p < 1.0).nonzero().flatten()
-                if rows.numel() == n:
-                    return super().__call__(scores, tensor_arg)
-                if rows.numel() == 0:
-                    return scores
-                filtered = super().__call__(scores[rows], tensor_arg[:n][rows])
-                return scores.index_copy(0, rows, filtered)
-
-        _ROWWISE[base] = RowwiseTopP
-    return _ROWWISE[base]
