@@ -33,6 +33,10 @@ CANDIDATES: dict[str, dict[str, Any] | None] = {
     "fgm_e0.5": {"method": "fgm", "epsilon": 0.5},
     "freelb_e0.2": {"method": "freelb", "epsilon": 0.2, "alpha": 0.07, "steps": 3},
     "freelb_e0.5": {"method": "freelb", "epsilon": 0.5, "alpha": 0.2, "steps": 3},
+    # smaller radii and FGM at 0.2 (added for the full fine-tuning round, 2026-12-03)
+    "fgm_e0.2": {"method": "fgm", "epsilon": 0.2},
+    "pgd_e0.1": {"method": "pgd", "epsilon": 0.1, "alpha": 0.035, "steps": 3},
+    "freelb_e0.1": {"method": "freelb", "epsilon": 0.1, "alpha": 0.035, "steps": 3},
 }
 PERTURB = ("typos", "synonyms")
 
@@ -44,6 +48,7 @@ def main() -> None:
     parser.add_argument("--strategy", default="lora")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--output", default="adversarial_tuned", help="results file name")
     parser.add_argument(
         "--more-seeds",
         help="second round: train these candidates with the other seeds too, then choose between "
@@ -60,7 +65,7 @@ def main() -> None:
             "strategy": {"name": args.strategy},
             "training": {**training, "adversarial": CANDIDATES[name]},
             "eval": {"each_epoch": False},
-            "output_dir": str(WORK / f"adversarial-tune-{name}-s{seed}{tag}"),
+            "output_dir": str(WORK / f"adversarial-tune-{args.strategy}-{name}-s{seed}{tag}"),
             "seed": seed,
         }
         out, seconds = timed(tunewise.finetune, cfg, overwrite=True)
@@ -92,22 +97,22 @@ def main() -> None:
         "chosen": chosen,
         "report": report_rows,
         "summary": summary(report_rows["none"], report_rows[chosen]),
+        "output": args.output,
     }
     save(results)
 
 
 def save(results: dict[str, Any]) -> None:
-    write_results("adversarial_tuned", results["quick"], results)
-    (RESULTS / f"adversarial_tuned{'_quick' if results['quick'] else ''}.md").write_text(
-        markdown(results)
-    )
+    name = results.get("output", "adversarial_tuned")
+    write_results(name, results["quick"], results)
+    (RESULTS / f"{name}{'_quick' if results['quick'] else ''}.md").write_text(markdown(results))
 
 
 def second_round(args: Any, run: Any, seeds: list[int]) -> None:
     """`--more-seeds`: the named candidates' other seeds, and the choice made again between
     them and the first round's choice on their means over seeds (the tuning half still)."""
     results = json.loads(
-        (RESULTS / f"adversarial_tuned{'_quick' if args.quick else ''}.json").read_text()
+        (RESULTS / f"{args.output}{'_quick' if args.quick else ''}.json").read_text()
     )
     rows = dict(results["report"])  # none and the first choice: every seed already
     for name in args.more_seeds.split(","):
@@ -163,7 +168,8 @@ def markdown(r: dict[str, Any]) -> str:
         "# Adversarial training, settings chosen on the tuning half, reported on the report half",
         "",
         f"SST-2, minilm + {r['strategy']}, {r['train_samples']} training sentences, 1 epoch. "
-        f"Command: `python benchmarks/adversarial_tune.py{' --quick' if r['quick'] else ''}`.",
+        f"Command: `python benchmarks/adversarial_tune.py --strategy {r['strategy']} --output "
+        f"{r.get('output', 'adversarial_tuned')}{' --quick' if r['quick'] else ''}`.",
         "",
         "| candidate (seed 0) | settings | tuning: clean / typos / synonyms | "
         "report: clean / typos / synonyms | train s |",

@@ -67,13 +67,14 @@ class Engine:
         config = getattr(self.predictor.model, "config", None)
         # prompt + completion tokens the model can attend to (None: not bounded by positions)
         self.context: int | None = getattr(config, "max_position_embeddings", None)
-        self.backend, self.export = backend, None
         self.continuous: Any = None  # the server's ContinuousGenerator (causal LMs), if any
         self._local = threading.local()  # per model worker: its tokenizer
-        if backend == "onnx":  # encoder tasks: onnxruntime runs the forward pass
-            from tunewise.serving.onnx_backend import use_onnx
+        # encoder tasks on CPU: onnxruntime runs the forward pass (auto: where it fits)
+        from tunewise.serving.onnx_backend import pick_backend
 
-            self._onnx_dir, self.export = use_onnx(self.predictor)
+        self.backend, self._onnx_dir, self.export, self.backend_note = pick_backend(
+            self.predictor, backend
+        )
 
     # -- metadata ----------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -97,6 +98,7 @@ class Engine:
             "promoted": m.get("promoted"),
             "backend": self.backend,
             **({"onnx_max_abs_diff": self.export["max_abs_diff"]} if self.export else {}),
+            **({"backend_note": self.backend_note} if self.backend_note else {}),
         }
 
     # -- inputs ------------------------------------------------------------------------------------

@@ -5,10 +5,14 @@ On 2 CPU cores onnxruntime runs minilm about twice as fast as torch's eager forw
 sentence (fused attention and layer norm, no Python between ops). Everything around the forward
 pass (tokenizing, batching, decoding) stays the task's own, so answers equal the torch backend's
 within the export's parity tolerance (1e-4 on the logits).
+
+`--backend auto` (the default) takes this path wherever it fits (an encoder task on the CPU with
+onnxruntime installed, and a graph that passes the parity check) and torch otherwise, logging why.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +22,8 @@ import torch
 from torch import nn
 
 from tunewise.errors import TunewiseError
+
+log = logging.getLogger("tunewise.serve")
 
 
 class OnnxModel(nn.Module):
@@ -68,10 +74,47 @@ def use_onnx(predictor: Any) -> tuple[tempfile.TemporaryDirectory, dict[str, Any
     folder = tempfile.TemporaryDirectory(prefix="tunewise-onnx-")
     try:
         report = export_onnx(predictor, lambda model: model, Path(folder.name))
-    except TunewiseError as exc:
+    except Exception as exc:  # an exporter failing on an unusual model, too
         folder.cleanup()
-        raise TunewiseError(f"--backend onnx: {exc} Serve with --backend torch.") from None
+        why = str(exc) if isinstance(exc, TunewiseError) else f"the export failed ({exc!r})."
+        raise TunewiseError(f"--backend onnx: {why} Serve with --backend torch.") from None
     threads = torch.get_num_threads()
     outputs = output_names(predictor.task.name)
     predictor.model = OnnxModel(Path(folder.name) / report["file"], outputs, threads)
     return folder, report
+
+
+def why_not_onnx(predictor: Any) -> str | None:
+    """Why `--backend auto` keeps torch for this predictor (None: onnx fits)."""
+    import importlib.util
+
+    from tunewise.export.onnx import ENCODER_TASKS
+    from tunewise.inference.batches import device_of
+
+    if predictor.task.name not in ENCODER_TASKS:
+        return f"task '{predictor.task.name}' generates text (onnx serves encoder tasks)"
+    if device_of(predictor.model).type != "cpu":
+        return f"the model runs on {device_of(predictor.model).type} (onnx serves on the CPU)"
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "onnxruntime is not installed"
+    return None
+
+
+def pick_backend(
+    predictor: Any, asked: str
+) -> tuple[str, tempfile.TemporaryDirectory | None, dict[str, Any] | None, str | None]:
+    """(backend, export folder, export report, why torch) for `--backend asked`: torch as asked;
+    onnx as asked, or refused with the reason; auto: onnx where it fits and its export passes,
+    else torch with the reason (an exporter failing on an unusual model does not stop serving)."""
+    if asked == "torch":
+        return "torch", None, None, None
+    if asked == "onnx":
+        return "onnx", *use_onnx(predictor), None
+    reason = why_not_onnx(predictor)
+    if reason is None:
+        try:
+            return "onnx", *use_onnx(predictor), None
+        except TunewiseError as exc:
+            reason = str(exc)
+    log.info("backend torch (auto): %s", reason)
+    return "torch", None, None, reason

@@ -29,8 +29,9 @@ class ServeSettings:
     graceful_timeout_s: float = 30.0  # how long shutdown waits for in-flight requests
     # run code shipped in a run's model folder (only on the user's word, never the manifest's)
     trust_remote_code: bool = False
-    # forward pass of encoder tasks: torch, or onnxruntime on a graph exported at start-up
-    backend: str = "torch"
+    # forward pass of encoder tasks: onnxruntime on a graph exported and parity-checked at
+    # start-up (onnx), torch, or auto: onnx where it fits (encoder task, CPU), torch otherwise
+    backend: str = "auto"
     # model worker threads running forward passes side by side; None: picked for the run
     # (encoder tasks on CPU: one per core up to 4, the cores shared out among them; else 1)
     workers: int | None = None
@@ -56,8 +57,8 @@ class ServeSettings:
                 problems.append(f"{name} must be at least 1 (got {getattr(self, name)})")
         if self.watch is not None and not Path(self.watch).is_dir():
             problems.append(f"--watch {self.watch}: not a directory")
-        if self.backend not in ("torch", "onnx"):
-            problems.append(f"--backend must be torch or onnx (got {self.backend!r})")
+        if self.backend not in ("auto", "torch", "onnx"):
+            problems.append(f"--backend must be auto, torch or onnx (got {self.backend!r})")
         if self.api_key is not None and not self.api_key.strip():
             problems.append("--api-key is empty")
         if problems:
