@@ -44,11 +44,13 @@ STRATEGIES = {
     "ia3": {"name": "ia3"},
     "adapter": {"name": "adapter"},
     "bitfit": {"name": "bitfit"},
-    "prompt_tuning": {"name": "prompt_tuning"},
-    # shorter soft prompts: 20 virtual tokens more than double a ~13-token SST-2 sentence
+    "prompt_tuning": {"name": "prompt_tuning"},  # 4 virtual tokens for a classifier since 12-03
+    # soft-prompt lengths: 20 virtual tokens more than double a ~13-token SST-2 sentence
+    "prompt_tuning_20": {"name": "prompt_tuning", "num_virtual_tokens": 20},
     "prompt_tuning_8": {"name": "prompt_tuning", "num_virtual_tokens": 8},
     "prompt_tuning_4": {"name": "prompt_tuning", "num_virtual_tokens": 4},
-    "p_tuning": {"name": "p_tuning"},
+    "p_tuning": {"name": "p_tuning"},  # 4 virtual tokens for a classifier since 12-03
+    "p_tuning_20": {"name": "p_tuning", "num_virtual_tokens": 20},
     "prefix_tuning": {"name": "prefix_tuning"},
     "diff_pruning": {"name": "diff_pruning"},
     "partial": {"name": "partial"},

@@ -227,3 +227,23 @@ def test_prompt_tuning_init_text_starts_from_the_text_embeddings(toy_data, tmp_p
     )
     other = dict(random_init.model.named_parameters())[PROMPT + "embedding.weight"].detach()
     assert not any(torch.equal(row, good) for row in other)
+
+
+@pytest.mark.parametrize("strategy", ["prompt_tuning", "p_tuning"])
+def test_default_prompt_length_follows_the_task(strategy, toy_data, tmp_path, tiny_bert):
+    """Unset, the soft prompt is 4 tokens where the task trains a head of its own and 20 for
+    generative tasks; the saved config holds the length used, and a set length is kept."""
+    from tunewise.config import load_config
+
+    built, _, _ = build(tiny_bert, toy_data, tmp_path, strategy)
+    assert built.strategy.options.num_virtual_tokens == 4
+    assert built.strategy.details["num_virtual_tokens"] == 4
+    assert built.model.backbone.peft_model.prompt_encoder["default"].embedding.weight.shape[0] == 4
+    base = {"model": {"name": "m"}, "data": {"train": "t.jsonl"}, "strategy": strategy}
+    assert load_config({**base, "task": "instruction"}).strategy.num_virtual_tokens == 20
+    assert load_config({**base, "task": "classification"}).strategy.num_virtual_tokens == 4
+    chosen = {"name": strategy, "num_virtual_tokens": 7}
+    assert (
+        load_config({**base, "task": "instruction", "strategy": chosen}).strategy.num_virtual_tokens
+        == 7
+    )

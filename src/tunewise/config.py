@@ -274,6 +274,7 @@ def validate_config(raw: dict[str, Any], where: str = "config") -> Config:
     cfg.strategy = _validate_section(
         strategy_cls.Options, _own_strategy_options(cfg.strategy.model_dump()), "strategy", where
     )
+    cfg.strategy = strategy_cls.resolve_options(cfg.strategy, task_cls)
     if cfg.training.packing:
         _check_packing(task_cls, strategy_cls, where)
     return cfg

@@ -136,6 +136,7 @@ def task_class(task: str) -> type:
 
 def recommend(sc: Scenario, candidates: list[str] | None = None) -> list[dict[str, Any]]:
     """Strategies ranked best first; each with the estimates, a score and its reasons."""
+    from tunewise.registry import STRATEGIES
     from tunewise.strategies.compat import compatible_strategies
 
     task_cls = task_class(sc.task)
@@ -162,7 +163,7 @@ def recommend(sc: Scenario, candidates: list[str] | None = None) -> list[dict[st
             )
             continue
         facts = estimate.facts(name)
-        per_example = avg + facts.virtual_tokens
+        per_example = avg + STRATEGIES.get(name).virtual_tokens_for(task_cls)
         seconds = estimate.epoch_seconds(name, size, sc.train_size * per_example, sc.device)
         # prepended virtual tokens lengthen the inputs, prefixes only the attention keys
         batch_tokens = tokens_per_batch * (per_example / avg if facts.prepends_tokens else 1.0)

@@ -140,6 +140,17 @@ class Strategy(ABC):
         return None
 
     @classmethod
+    def resolve_options(cls, options: Any, task_cls: type) -> Any:
+        """The options with any default that depends on the task filled in (config validation
+        calls this, so the run's saved config holds the value used)."""
+        return options
+
+    @classmethod
+    def virtual_tokens_for(cls, task_cls: type) -> int:
+        """Virtual tokens this strategy adds per example with its defaults (the advisor's cost)."""
+        return cls.advisor.virtual_tokens
+
+    @classmethod
     def flops_factor(cls, options: dict[str, Any] | None, layers: int) -> float | None:
         """Matmul FLOPs per token / non-embedding parameters (None: not calibrated)."""
         return cls.advisor.flops_factor

@@ -43,7 +43,7 @@ class PrefixTuningStrategy(VirtualTokenStrategy):
 
         return PrefixTuningConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
-            num_virtual_tokens=self.options.num_virtual_tokens,
+            num_virtual_tokens=self.num_virtual_tokens,
             prefix_projection=self.options.prefix_projection,
             encoder_hidden_size=self.options.encoder_hidden_size,
         )

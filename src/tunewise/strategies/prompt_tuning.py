@@ -17,7 +17,9 @@ from tunewise.strategies.virtual_tokens import VirtualTokenStrategy
 class PromptTuningOptions(StrategyOptions):
     model_config = ConfigDict(extra="forbid")
     name: Literal["prompt_tuning"] = "prompt_tuning"
-    num_virtual_tokens: int = Field(20, gt=0)  # length of the soft prompt
+    # length of the soft prompt; None: 4 for tasks with a head of their own (classification,
+    # NER, QA, multiple choice: the head does most of the work), 20 for generative tasks
+    num_virtual_tokens: int | None = Field(None, gt=0)
     # Initialise the prompt from the embeddings of this text (Lester et al.: better than random
     # for small models); None: random.
     init_text: str | None = None
@@ -35,7 +37,7 @@ class PromptTuningStrategy(VirtualTokenStrategy):
         # sweep_sst2_1000.json: 79.1 over 2.5x longer sequences, per real + virtual token
         activation_factor=54.0,
         flops_factor=4.0,  # forward 2N + activation gradients 2N down to the prompt
-        virtual_tokens=20,
+        virtual_tokens=20,  # the sweeps' length; the advisor costs the task's default length
         prepends_tokens=True,
         family="prompt",
         source=f"{SW}; {SW1} (activation factor); MFU not measured",
@@ -47,7 +49,7 @@ class PromptTuningStrategy(VirtualTokenStrategy):
         text = self.options.init_text
         return PromptTuningConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
-            num_virtual_tokens=self.options.num_virtual_tokens,
+            num_virtual_tokens=self.num_virtual_tokens,
             prompt_tuning_init=PromptTuningInit.TEXT if text else PromptTuningInit.RANDOM,
             prompt_tuning_init_text=text,
             tokenizer_name_or_path=base.config.name_or_path if text else None,
