@@ -109,7 +109,10 @@ class StrategyOptions(BaseModel):
 class AdversarialConfig(Section):
     """Adversarial training on the input embeddings (tunewise.training.adversarial)."""
 
-    method: Literal["fgm", "pgd", "freelb"] = "fgm"
+    # freelb: chosen on SST-2's tuning half for full fine-tuning and (second round) LoRA, and the
+    # only one that met the bar on the report half (full: -0.3 clean, +2.2 typos, +2.3 synonyms;
+    # docs/techniques.md); it costs steps + 1 forward and backward passes per step, FGM 2.
+    method: Literal["fgm", "pgd", "freelb"] = "freelb"
     # L2 radius of the perturbation, per example (tokens × hidden). minilm's token embeddings
     # have norm ~1.07, so 1.0 is ~26% of a 13-token sentence's and took LoRA on SST-2 to chance;
     # 0.2 is about the classic batch-normalised FGM's ε = 1 spread over a batch of 32.
