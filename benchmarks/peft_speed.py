@@ -51,6 +51,7 @@ STRATEGIES = {
     "prompt_tuning_4": {"name": "prompt_tuning", "num_virtual_tokens": 4},
     "p_tuning": {"name": "p_tuning"},  # 4 virtual tokens for a classifier since 12-03
     "p_tuning_20": {"name": "p_tuning", "num_virtual_tokens": 20},
+    "p_tuning_8": {"name": "p_tuning", "num_virtual_tokens": 8},
     "prefix_tuning": {"name": "prefix_tuning"},
     "diff_pruning": {"name": "diff_pruning"},
     "partial": {"name": "partial"},

@@ -17,9 +17,9 @@ from tunewise.strategies.virtual_tokens import VirtualTokenStrategy
 class PTuningOptions(StrategyOptions):
     model_config = ConfigDict(extra="forbid")
     name: Literal["p_tuning"] = "p_tuning"
-    # length of the soft prompt; None: 4 for tasks with a head of their own (classification,
-    # NER, QA, multiple choice: the head does most of the work), 20 for generative tasks
-    num_virtual_tokens: int | None = Field(None, gt=0)
+    # length of the soft prompt. 20 for every task: shorter prompts are faster but lost 3.7 (8
+    # tokens) and 5.7 points (4) on SST-2's tuning half (docs/speed.md), unlike prompt tuning's
+    num_virtual_tokens: int = Field(20, gt=0)
     encoder_type: Literal["MLP", "LSTM"] = "MLP"  # the prompt encoder's architecture
     encoder_hidden_size: int | None = Field(None, gt=0)  # None: the model's hidden size
 
@@ -34,7 +34,7 @@ class PTuningStrategy(VirtualTokenStrategy):
         short_prior=-14.8,  # sweep_sst2_1000.json: head at 1e-3, too slow for 8 steps
         activation_factor=54.0,  # as prompt tuning (same prepended virtual tokens)
         flops_factor=4.0,  # forward 2N + activation gradients 2N down to the prompt encoder
-        virtual_tokens=20,  # the sweeps' length; the advisor costs the task's default length
+        virtual_tokens=20,
         prepends_tokens=True,
         family="prompt",
         source=f"{SW}; {SW1}; activation factor taken from prompt tuning; MFU not measured",

@@ -19,12 +19,9 @@ from tunewise.errors import ConfigError
 from tunewise.strategies.base import Strategy, set_trainable, train_heads
 
 SEQ2SEQ = "AutoModelForSeq2SeqLM"
-# The default soft-prompt length of prompt tuning and P-tuning (`num_virtual_tokens: null`).
-# Where the task trains a head of its own the head does most of the work: 4 virtual tokens
-# train 1.2x faster than full fine-tuning per real token, where 20 ran at 0.64x, and were no
-# less accurate on either held-out half (SST-2, minilm, 3 seeds; docs/speed.md). Generative
-# tasks, whose prompt is the whole adaptation, keep Lester et al.'s 20.
-TOKENS_WITH_HEAD, TOKENS_GENERATIVE = 4, 20
+# Lester et al.'s soft-prompt length: the default for generative tasks, whose prompt is the whole
+# adaptation (a strategy may default shorter where the task trains a head: `tokens_with_head`).
+TOKENS_GENERATIVE = 20
 
 
 def find_base_model(model: nn.Module) -> tuple[str, nn.Module]:
@@ -117,9 +114,12 @@ class VirtualTokenStrategy(Strategy):
             )
         return None
 
+    # the default length where the task trains a head of its own (`num_virtual_tokens: null`)
+    tokens_with_head: ClassVar[int] = TOKENS_GENERATIVE
+
     @classmethod
     def default_virtual_tokens(cls, task_cls: type) -> int:
-        return TOKENS_GENERATIVE if getattr(task_cls, "generative", False) else TOKENS_WITH_HEAD
+        return TOKENS_GENERATIVE if getattr(task_cls, "generative", False) else cls.tokens_with_head
 
     @classmethod
     def resolve_options(cls, options: Any, task_cls: type) -> Any:
@@ -140,7 +140,7 @@ class VirtualTokenStrategy(Strategy):
         None: then a task that trains a head of its own gets the short default."""
         n = self.options.num_virtual_tokens
         if n is None:
-            n = TOKENS_WITH_HEAD if self._has_head else TOKENS_GENERATIVE
+            n = self.tokens_with_head if self._has_head else TOKENS_GENERATIVE
         return n
 
     _has_head = False
