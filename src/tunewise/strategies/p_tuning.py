@@ -17,8 +17,9 @@ from tunewise.strategies.virtual_tokens import VirtualTokenStrategy
 class PTuningOptions(StrategyOptions):
     model_config = ConfigDict(extra="forbid")
     name: Literal["p_tuning"] = "p_tuning"
-    # length of the soft prompt. 20 for every task: shorter prompts are faster but lost 3.7 (8
-    # tokens) and 5.7 points (4) on SST-2's tuning half (docs/speed.md), unlike prompt tuning's
+    # length of the soft prompt: 20 for every task. Shorter prompts ran faster but lost 3.7 (8
+    # tokens) and 5.7 points (4) on SST-2's tuning half, where prompt tuning's lost none
+    # (docs/speed.md)
     num_virtual_tokens: int = Field(20, gt=0)
     encoder_type: Literal["MLP", "LSTM"] = "MLP"  # the prompt encoder's architecture
     encoder_hidden_size: int | None = Field(None, gt=0)  # None: the model's hidden size

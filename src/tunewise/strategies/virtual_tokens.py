@@ -116,6 +116,7 @@ class VirtualTokenStrategy(Strategy):
 
     # the default length where the task trains a head of its own (`num_virtual_tokens: null`)
     tokens_with_head: ClassVar[int] = TOKENS_GENERATIVE
+    _has_head = False  # set by `apply`: whether the task model has head modules
 
     @classmethod
     def default_virtual_tokens(cls, task_cls: type) -> int:
@@ -142,8 +143,6 @@ class VirtualTokenStrategy(Strategy):
         if n is None:
             n = self.tokens_with_head if self._has_head else TOKENS_GENERATIVE
         return n
-
-    _has_head = False
 
     def peft_config(self, base: nn.Module) -> Any:
         raise NotImplementedError
