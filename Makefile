@@ -72,6 +72,7 @@ bench: setup
 	$(PY) benchmarks/serve_load.py
 	$(PY) benchmarks/lifecycle.py
 	$(PY) benchmarks/adversarial.py
+	$(PY) benchmarks/adversarial_tune.py --strategy full --output adversarial_full --candidates none,fgm_e0.2,pgd_e0.2,freelb_e0.2,pgd_e0.1,freelb_e0.1
 	$(PY) benchmarks/distill.py
 	$(PY) benchmarks/multitask.py
 	$(PY) benchmarks/preference.py --train-pairs 200
