@@ -98,6 +98,7 @@ def main() -> None:
         "report": report_rows,
         "summary": summary(report_rows["none"], report_rows[chosen]),
         "output": args.output,
+        "candidates": args.candidates,
     }
     save(results)
 
@@ -169,7 +170,9 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"SST-2, minilm + {r['strategy']}, {r['train_samples']} training sentences, 1 epoch. "
         f"Command: `python benchmarks/adversarial_tune.py --strategy {r['strategy']} --output "
-        f"{r.get('output', 'adversarial_tuned')}{' --quick' if r['quick'] else ''}`.",
+        f"{r.get('output', 'adversarial_tuned')}"
+        + (f" --candidates {r['candidates']}" if r.get("candidates") else "")
+        + f"{' --quick' if r['quick'] else ''}`.",
         "",
         "| candidate (seed 0) | settings | tuning: clean / typos / synonyms | "
         "report: clean / typos / synonyms | train s |",
