@@ -49,9 +49,10 @@ STRATEGIES = {
     "prompt_tuning_20": {"name": "prompt_tuning", "num_virtual_tokens": 20},
     "prompt_tuning_8": {"name": "prompt_tuning", "num_virtual_tokens": 8},
     "prompt_tuning_4": {"name": "prompt_tuning", "num_virtual_tokens": 4},
-    "p_tuning": {"name": "p_tuning"},  # 4 virtual tokens for a classifier since 12-03
-    "p_tuning_20": {"name": "p_tuning", "num_virtual_tokens": 20},
+    "p_tuning": {"name": "p_tuning"},  # 20 virtual tokens for every task
     "p_tuning_8": {"name": "p_tuning", "num_virtual_tokens": 8},
+    # the rows named p_tuning / p_tuning_20 in results/peft_prompt_default (a default briefly 4)
+    "p_tuning_4": {"name": "p_tuning", "num_virtual_tokens": 4},
     "prefix_tuning": {"name": "prefix_tuning"},
     "diff_pruning": {"name": "diff_pruning"},
     "partial": {"name": "partial"},

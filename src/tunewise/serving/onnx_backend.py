@@ -84,22 +84,6 @@ def use_onnx(predictor: Any) -> tuple[tempfile.TemporaryDirectory, dict[str, Any
     return folder, report
 
 
-def why_not_onnx(predictor: Any) -> str | None:
-    """Why `--backend auto` keeps torch for this predictor (None: onnx fits)."""
-    import importlib.util
-
-    from tunewise.export.onnx import ENCODER_TASKS
-    from tunewise.inference.batches import device_of
-
-    if predictor.task.name not in ENCODER_TASKS:
-        return f"task '{predictor.task.name}' generates text (onnx serves encoder tasks)"
-    if device_of(predictor.model).type != "cpu":
-        return f"the model runs on {device_of(predictor.model).type} (onnx serves on the CPU)"
-    if importlib.util.find_spec("onnxruntime") is None:
-        return "onnxruntime is not installed"
-    return None
-
-
 def pick_backend(
     predictor: Any, asked: str
 ) -> tuple[str, tempfile.TemporaryDirectory | None, dict[str, Any] | None, str | None]:
@@ -108,13 +92,10 @@ def pick_backend(
     else torch with the reason (an exporter failing on an unusual model does not stop serving)."""
     if asked == "torch":
         return "torch", None, None, None
-    if asked == "onnx":
+    try:  # use_onnx checks the task and the device before it exports anything
         return "onnx", *use_onnx(predictor), None
-    reason = why_not_onnx(predictor)
-    if reason is None:
-        try:
-            return "onnx", *use_onnx(predictor), None
-        except TunewiseError as exc:
-            reason = str(exc)
-    log.info("backend torch (auto): %s", reason)
-    return "torch", None, None, reason
+    except TunewiseError as exc:
+        if asked == "onnx":
+            raise
+        log.info("backend torch (auto): %s", exc)
+        return "torch", None, None, str(exc)

@@ -41,12 +41,12 @@ class PTuningStrategy(VirtualTokenStrategy):
         source=f"{SW}; {SW1}; activation factor taken from prompt tuning; MFU not measured",
     )
 
-    def peft_config(self, base: nn.Module) -> Any:
+    def peft_config(self, base: nn.Module, num_virtual_tokens: int) -> Any:
         from peft import PromptEncoderConfig, TaskType
 
         return PromptEncoderConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
-            num_virtual_tokens=self.num_virtual_tokens,
+            num_virtual_tokens=num_virtual_tokens,
             encoder_reparameterization_type=self.options.encoder_type,
             encoder_hidden_size=self.options.encoder_hidden_size or base.config.hidden_size,
         )

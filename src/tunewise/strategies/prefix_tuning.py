@@ -38,12 +38,12 @@ class PrefixTuningStrategy(VirtualTokenStrategy):
         source=f"{SW}; {SW1} (activation factor); MFU not measured",
     )
 
-    def peft_config(self, base: nn.Module) -> Any:
+    def peft_config(self, base: nn.Module, num_virtual_tokens: int) -> Any:
         from peft import PrefixTuningConfig, TaskType
 
         return PrefixTuningConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
-            num_virtual_tokens=self.num_virtual_tokens,
+            num_virtual_tokens=num_virtual_tokens,
             prefix_projection=self.options.prefix_projection,
             encoder_hidden_size=self.options.encoder_hidden_size,
         )

@@ -47,13 +47,13 @@ class PromptTuningStrategy(VirtualTokenStrategy):
         source=f"{SW}; {SW1} (activation factor); MFU not measured",
     )
 
-    def peft_config(self, base: nn.Module) -> Any:
+    def peft_config(self, base: nn.Module, num_virtual_tokens: int) -> Any:
         from peft import PromptTuningConfig, PromptTuningInit, TaskType
 
         text = self.options.init_text
         return PromptTuningConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
-            num_virtual_tokens=self.num_virtual_tokens,
+            num_virtual_tokens=num_virtual_tokens,
             prompt_tuning_init=PromptTuningInit.TEXT if text else PromptTuningInit.RANDOM,
             prompt_tuning_init_text=text,
             tokenizer_name_or_path=base.config.name_or_path if text else None,

@@ -116,7 +116,6 @@ class VirtualTokenStrategy(Strategy):
 
     # the default length where the task trains a head of its own (`num_virtual_tokens: null`)
     tokens_with_head: ClassVar[int] = TOKENS_GENERATIVE
-    _has_head = False  # set by `apply`: whether the task model has head modules
 
     @classmethod
     def default_virtual_tokens(cls, task_cls: type) -> int:
@@ -135,16 +134,7 @@ class VirtualTokenStrategy(Strategy):
             return cls.default_virtual_tokens(task_cls)
         return cls.advisor.virtual_tokens
 
-    @property
-    def num_virtual_tokens(self) -> int:
-        """The configured length; options built by hand (not through a config) may leave it
-        None: then a task that trains a head of its own gets the short default."""
-        n = self.options.num_virtual_tokens
-        if n is None:
-            n = self.tokens_with_head if self._has_head else TOKENS_GENERATIVE
-        return n
-
-    def peft_config(self, base: nn.Module) -> Any:
+    def peft_config(self, base: nn.Module, num_virtual_tokens: int) -> Any:
         raise NotImplementedError
 
     def apply(self, model: nn.Module, head_modules: list[str]) -> nn.Module:
@@ -156,22 +146,26 @@ class VirtualTokenStrategy(Strategy):
                 f"Strategy '{self.name}' does not support encoder-decoder models "
                 f"({type(base).__name__}); use 'lora' or 'ia3'."
             )
-        self._has_head = bool(head_modules)
+        # a config resolved the length (`resolve_options`); options built by hand may leave it
+        # None, and then a task model with head modules gets the short default
+        n = self.options.num_virtual_tokens
+        if n is None:
+            n = self.tokens_with_head if head_modules else TOKENS_GENERATIVE
         set_trainable(model, False)
         # every place that holds the base model (a multi-task model's heads share one)
         paths = [n for n, m in model.named_modules(remove_duplicate=False) if m is base]
-        peft_model = get_peft_model(base, self.peft_config(base))
+        peft_model = get_peft_model(base, self.peft_config(base, n))
         # peft keeps a second reference to the embedding table; checkpoints (safetensors)
         # refuse shared tensors, and the wrapper embeds the inputs itself.
         del peft_model.word_embeddings
-        wrapped = VirtualTokenBackbone(peft_model, self.num_virtual_tokens, self.prepends)
+        wrapped = VirtualTokenBackbone(peft_model, n, self.prepends)
         if not path:
             model = wrapped
         for where in paths if path else []:
             parent, _, leaf = where.rpartition(".")
             setattr(model.get_submodule(parent) if parent else model, leaf, wrapped)
         train_heads(model, head_modules)
-        self.details = {"num_virtual_tokens": self.num_virtual_tokens, "wrapped": path}
+        self.details = {"num_virtual_tokens": n, "wrapped": path}
         return model
 
     def merge(self, model: nn.Module) -> nn.Module:
