@@ -38,6 +38,9 @@ FLOPS_PER_TOKEN = {"full": 6.0, "diff_pruning": 6.0, "frozen": 2.0, "partial": 2
 STRATEGIES = {
     "full": {"name": "full"},
     "lora": {"name": "lora"},
+    "lora_fa": {"name": "lora_fa"},  # LoRA with A frozen (LoRA-FA), rank 16 by default
+    "lora_fa_r8": {"name": "lora_fa", "r": 8, "alpha": 16},
+    "lora_fa_r32": {"name": "lora_fa", "r": 32, "alpha": 64},
     "lora_dropout0.1": {"name": "lora", "dropout": 0.1},
     "lora_qv": {"name": "lora", "target_modules": ["query", "value"]},  # the peft/paper targets
     "lora_qkv": {"name": "lora", "target_modules": ["query", "key", "value"]},

@@ -20,7 +20,8 @@ AdamW; 2 threads; seed 0. Variants, each in its own process (so peak memory is i
   default sampler;
 - `lean_step`: lean with each step's loss divided by its own answer tokens
   (`training.loss_normalization: step`, the default before 2026-12-02) instead of the epoch's
-  mean per step.
+  mean per step;
+- `lean_fa`: lean with strategy `lora_fa` at its defaults (LoRA-FA: A frozen, rank 16).
 A variant written `NAME@S` trains with seed S (default 0), e.g. `--variants lean@1,lean@2`.
     python benchmarks/sft_speed.py --variants lean,lean_global,lean_packed --output sft_grouping
 Peak memory is the child's VmHWM (resident high-water mark; model loading included). Real
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca-en-demo" / "train.json"
 WORK = ROOT / "benchmarks" / "work" / "sft_speed"
 VARIANTS = ("hf_loss", "answer_loss", "packed", "lean", "lean_global", "lean_packed")
-LEAN = ("lean", "lean_global", "lean_packed", "lean_random", "lean_step")
+LEAN = ("lean", "lean_global", "lean_packed", "lean_random", "lean_step", "lean_fa")
 SIZES = {"alpaca": (288, 100), "multi30k": (600, 300)}  # (train, held-out) records
 MAX_LENGTH = {"alpaca": 256, "multi30k": 128}
 GROUPING = {"lean_global": "global", "lean_random": "none"}  # the others: window
@@ -92,7 +93,9 @@ def child(name: str, n_train: int, n_eval: int, data: str = "alpaca") -> dict[st
             "r": 8,
             "alpha": 16,
             "dropout": 0.0 if variant in LEAN else 0.1,
-        },
+        }
+        if variant != "lean_fa"
+        else {"name": "lora_fa"},  # LoRA-FA at its defaults (rank 16, A frozen)
         "training": {
             "epochs": 1,
             "batch_size": 4,

@@ -126,3 +126,26 @@ def test_cli_sweep_reuses_finished_entries_and_writes_the_report(tiny_bert, toy_
         app, ["sweep", str(cfg), "--strategies", "nope", "--output-dir", str(out)]
     )
     assert bad.exit_code == 2 and "Unknown strategy 'nope'" in bad.output
+
+
+def test_entries_keep_their_own_defaults_and_the_options_the_user_set(
+    tiny_bert, toy_data, tmp_path
+):
+    """LoRA's rank 8 (the default base strategy) must not become LoRA-FA's; a prompt length
+    resolved for prompt tuning must not become P-tuning's; an option the user set carries."""
+    from tunewise.config import load_config
+    from tunewise.sweep import base_config, entry_config
+
+    raw = toy_config(tiny_bert, toy_data, tmp_path / "base", "lora")
+    raw["strategy"] = {"name": "lora"}
+    _, start = base_config(raw)
+    entry = load_config(entry_config(start, "lora_fa", tmp_path / "fa"))
+    assert entry.strategy.r == 16 and entry.strategy.alpha == 32
+    raw["strategy"] = {"name": "lora", "r": 4}
+    _, start = base_config(raw)
+    assert load_config(entry_config(start, "lora_fa", tmp_path / "fa")).strategy.r == 4
+    raw["strategy"] = {"name": "prompt_tuning"}
+    base, start = base_config(raw)
+    assert base.strategy.num_virtual_tokens == 4  # resolved for a classifier
+    entry = load_config(entry_config(start, "p_tuning", tmp_path / "pt"))
+    assert entry.strategy.num_virtual_tokens == 20

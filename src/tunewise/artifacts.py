@@ -84,8 +84,18 @@ def _custom_savers(model: nn.Module) -> dict[str, nn.Module]:
     return {f"{n}.": m for n, m in model.named_modules() if hasattr(m, "export_trained")}
 
 
+# Set on a frozen parameter that is nonetheless part of what a run produced (LoRA-FA's random A):
+# stored and restored with the trained ones, so a load never depends on replaying a random init.
+KEEP_FROZEN = "tunewise_keep"
+
+
+def _stored(param: nn.Parameter) -> bool:
+    return param.requires_grad or getattr(param, KEEP_FROZEN, False)
+
+
 def save_trained(model: nn.Module, run_dir: Path) -> dict[str, Any]:
-    """Store the parameters that trained (atomically); returns their count and size."""
+    """Store the parameters that trained, and those marked `KEEP_FROZEN` (atomically); returns
+    their count and size."""
     state, seen = {}, set()
     custom = _custom_savers(model)
     for prefix, module in custom.items():
@@ -93,7 +103,7 @@ def save_trained(model: nn.Module, run_dir: Path) -> dict[str, Any]:
     for name, param in model.named_parameters():
         if any(name.startswith(prefix) for prefix in custom):
             continue
-        if param.requires_grad and param.data_ptr() not in seen:
+        if _stored(param) and param.data_ptr() not in seen:
             seen.add(param.data_ptr())
             state[name] = param.detach().cpu().contiguous()
     target = run_dir / WEIGHTS
@@ -113,7 +123,7 @@ def expected_trained(model: nn.Module) -> dict[str, tuple[int, ...]]:
     for name, param in model.named_parameters():
         if any(name.startswith(prefix) for prefix in custom):
             continue
-        if param.requires_grad and param.data_ptr() not in seen:
+        if _stored(param) and param.data_ptr() not in seen:
             seen.add(param.data_ptr())
             out[name] = tuple(param.shape)
     return out

@@ -92,6 +92,7 @@ STRATEGIES: Registry[Any] = Registry(
         "partial": "tunewise.strategies.partial:PartialStrategy",
         "frozen": "tunewise.strategies.frozen:FrozenStrategy",
         "lora": "tunewise.strategies.lora:LoraStrategy",
+        "lora_fa": "tunewise.strategies.lora_fa:LoraFAStrategy",
         "bitfit": "tunewise.strategies.bitfit:BitFitStrategy",
         "ia3": "tunewise.strategies.ia3:IA3Strategy",
         "adapter": "tunewise.strategies.adapter:AdapterStrategy",

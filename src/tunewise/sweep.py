@@ -42,6 +42,18 @@ def entry_config(raw: dict[str, Any], strategy: str, out: Path) -> dict[str, Any
     return cfg
 
 
+def base_config(
+    config: str | Path | dict[str, Any], overrides: list[str] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """(validated config, the dict entries start from). Validating first fails early on a bad
+    config; the strategy block keeps only the options the user set, so one strategy's defaults
+    (LoRA's rank 8, a resolved prompt length) never override another's (LoRA-FA's rank 16)."""
+    base = load_config(config, overrides)
+    raw = base.to_dict()
+    raw["strategy"] = base.strategy.model_dump(mode="json", exclude_unset=True)
+    return base, raw
+
+
 def run_entry(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train one entry in this process; the fields sweep.json keeps."""
     from tunewise.training.recipe import finetune
@@ -111,8 +123,7 @@ def sweep(
     """Run every strategy (skipping finished entries) and write the report; returns the rows."""
     from tunewise.registry import STRATEGIES
 
-    base = load_config(config, overrides)  # fail early on a bad config
-    raw = base.to_dict()
+    base, raw = base_config(config, overrides)
     if not strategies:
         raise ConfigError("A sweep needs at least one strategy (--strategies full,lora,...).")
     for name in strategies:

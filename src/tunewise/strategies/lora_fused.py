@@ -43,7 +43,9 @@ class _LoraLinearFunction(torch.autograd.Function):
         h = x2 @ lora_a.t()  # (tokens, r)
         y = torch.addmm(bias, x2, weight.t()) if bias is not None else x2 @ weight.t()
         y.addmm_(h, lora_b.t(), alpha=scaling)
-        ctx.save_for_backward(x2, h, weight, lora_a, lora_b)
+        # x is kept only for A's gradient: a frozen A (LoRA-FA) keeps no layer input at all
+        kept = x2 if lora_a.requires_grad else None
+        ctx.save_for_backward(kept, h, weight, lora_a, lora_b)
         ctx.scaling = scaling
         ctx.input_shape = x.shape
         return y.view(*x.shape[:-1], weight.shape[0])

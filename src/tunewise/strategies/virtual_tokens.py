@@ -125,7 +125,10 @@ class VirtualTokenStrategy(Strategy):
     def resolve_options(cls, options: Any, task_cls: type) -> Any:
         if getattr(options, "num_virtual_tokens", 0) is None:
             n = cls.default_virtual_tokens(task_cls)
-            return options.model_copy(update={"num_virtual_tokens": n})
+            resolved = options.model_copy(update={"num_virtual_tokens": n})
+            # still a default, not the user's choice (a sweep must not carry it to P-tuning)
+            resolved.__pydantic_fields_set__.discard("num_virtual_tokens")
+            return resolved
         return options
 
     @classmethod
