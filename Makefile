@@ -64,6 +64,7 @@ bench: setup
 	# held-out figures, speed and memory side by side, serving and inference, techniques, search
 	$(PY) benchmarks/sst2.py --held-out
 	$(PY) benchmarks/peft_speed.py
+	$(PY) benchmarks/peft_speed.py --strategies full,lora,lora_fa --seeds 0,1,2,3,4 --output peft_lora_fa
 	$(PY) benchmarks/sft_speed.py
 	$(PY) benchmarks/sft_speed.py --variants lean,lean_global --output sft_grouping
 	$(PY) benchmarks/ner_vs_hf.py --groupings window,none
