@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from strategy_helpers import (
@@ -16,7 +15,7 @@ from strategy_helpers import (
     roundtrip,
     train_steps,
 )
-from tunewise.strategies.lora_fused import FusedLoraLinear
+from test_lora_fused import two_layers  # the same two LoRA layers, peft's and fused
 
 
 @pytest.fixture(params=["tiny_bert", "tiny_llama"])
@@ -57,18 +56,10 @@ def test_a_changed_after_saving_is_what_loading_restores(tiny_bert, toy_data, tm
     torch.testing.assert_close(loaded, expected, atol=1e-5, rtol=0)
 
 
-def two_layers(fused: bool) -> nn.Module:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(16, 24), nn.GELU(), nn.Linear(24, 8)).double()
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["0", "2"])
-    if fused:
-        config._register_custom_module({nn.Linear: FusedLoraLinear})
-    model = get_peft_model(model, config)
+def frozen_a(model: nn.Module, frozen: bool = True) -> nn.Module:
     for name, param in model.named_parameters():
-        if "lora_B" in name:
-            nn.init.normal_(param, std=0.5)
         if "lora_A" in name:
-            param.requires_grad_(False)
+            param.requires_grad_(not frozen)
     return model
 
 
@@ -88,25 +79,20 @@ def saved_storages(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, set
 def test_the_fused_layer_keeps_no_input_when_a_is_frozen_and_matches_peft():
     x = torch.randn(3, 5, 16, dtype=torch.float64, requires_grad=True)
     weights = torch.linspace(-1, 1, 8, dtype=torch.float64)
-    fused = two_layers(True)
+    fused = frozen_a(two_layers(True))
     out, kept = saved_storages(fused, x)
     assert "LoraLinearFunction" in type(out.grad_fn).__name__
     assert x.untyped_storage().data_ptr() not in kept  # the first layer's input is not kept
     # with A training, the same layer must keep it (the check above can fail)
-    for name, param in fused.named_parameters():
-        if "lora_A" in name:
-            param.requires_grad_(True)
-    _, kept_lora = saved_storages(fused, x)
+    _, kept_lora = saved_storages(frozen_a(fused, False), x)
     assert x.untyped_storage().data_ptr() in kept_lora
-    for name, param in fused.named_parameters():
-        if "lora_A" in name:
-            param.requires_grad_(False)
+    frozen_a(fused)
 
     (out * weights).sum().backward()
     grad_x = x.grad.clone()
     grads = {n: p.grad for n, p in fused.named_parameters() if p.grad is not None}
     x.grad = None
-    stock = two_layers(False)
+    stock = frozen_a(two_layers(False))
     (stock(x) * weights).sum().backward()
     torch.testing.assert_close(grad_x, x.grad, rtol=0, atol=1e-12)
     expected = {n: p.grad for n, p in stock.named_parameters() if p.grad is not None}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,23 +90,28 @@ def _custom_savers(model: nn.Module) -> dict[str, nn.Module]:
 KEEP_FROZEN = "tunewise_keep"
 
 
-def _stored(param: nn.Parameter) -> bool:
-    return param.requires_grad or getattr(param, KEEP_FROZEN, False)
+def _plain_stored(model: nn.Module, custom: dict[str, nn.Module]) -> Iterator[tuple[str, Any]]:
+    """(name, parameter) of what a run stores outside the custom savers: each tensor that trained
+    or is marked `KEEP_FROZEN`, once (tied weights share one entry)."""
+    seen = set()
+    for name, param in model.named_parameters():
+        if any(name.startswith(prefix) for prefix in custom):
+            continue
+        kept = param.requires_grad or getattr(param, KEEP_FROZEN, False)
+        if kept and param.data_ptr() not in seen:
+            seen.add(param.data_ptr())
+            yield name, param
 
 
 def save_trained(model: nn.Module, run_dir: Path) -> dict[str, Any]:
     """Store the parameters that trained, and those marked `KEEP_FROZEN` (atomically); returns
     their count and size."""
-    state, seen = {}, set()
+    state = {}
     custom = _custom_savers(model)
     for prefix, module in custom.items():
         state.update(module.export_trained(prefix))
-    for name, param in model.named_parameters():
-        if any(name.startswith(prefix) for prefix in custom):
-            continue
-        if _stored(param) and param.data_ptr() not in seen:
-            seen.add(param.data_ptr())
-            state[name] = param.detach().cpu().contiguous()
+    for name, param in _plain_stored(model, custom):
+        state[name] = param.detach().cpu().contiguous()
     target = run_dir / WEIGHTS
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
@@ -118,15 +124,7 @@ def save_trained(model: nn.Module, run_dir: Path) -> dict[str, Any]:
 def expected_trained(model: nn.Module) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the plain parameters `save_trained` stores for this model (modules
     with their own saver are checked by prefix only)."""
-    custom = _custom_savers(model)
-    out, seen = {}, set()
-    for name, param in model.named_parameters():
-        if any(name.startswith(prefix) for prefix in custom):
-            continue
-        if _stored(param) and param.data_ptr() not in seen:
-            seen.add(param.data_ptr())
-            out[name] = tuple(param.shape)
-    return out
+    return {name: tuple(p.shape) for name, p in _plain_stored(model, _custom_savers(model))}
 
 
 def load_trained(model: nn.Module, run_dir: Path) -> None:

@@ -151,24 +151,24 @@ class VirtualTokenStrategy(Strategy):
             )
         # a config resolved the length (`resolve_options`); options built by hand may leave it
         # None, and then a task model with head modules gets the short default
-        n = self.options.num_virtual_tokens
-        if n is None:
-            n = self.tokens_with_head if head_modules else TOKENS_GENERATIVE
+        length = self.options.num_virtual_tokens
+        if length is None:
+            length = self.tokens_with_head if head_modules else TOKENS_GENERATIVE
         set_trainable(model, False)
         # every place that holds the base model (a multi-task model's heads share one)
         paths = [n for n, m in model.named_modules(remove_duplicate=False) if m is base]
-        peft_model = get_peft_model(base, self.peft_config(base, n))
+        peft_model = get_peft_model(base, self.peft_config(base, length))
         # peft keeps a second reference to the embedding table; checkpoints (safetensors)
         # refuse shared tensors, and the wrapper embeds the inputs itself.
         del peft_model.word_embeddings
-        wrapped = VirtualTokenBackbone(peft_model, n, self.prepends)
+        wrapped = VirtualTokenBackbone(peft_model, length, self.prepends)
         if not path:
             model = wrapped
         for where in paths if path else []:
             parent, _, leaf = where.rpartition(".")
             setattr(model.get_submodule(parent) if parent else model, leaf, wrapped)
         train_heads(model, head_modules)
-        self.details = {"num_virtual_tokens": n, "wrapped": path}
+        self.details = {"num_virtual_tokens": length, "wrapped": path}
         return model
 
     def merge(self, model: nn.Module) -> nn.Module:
