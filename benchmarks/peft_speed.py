@@ -52,7 +52,8 @@ STRATEGIES = {
     "prompt_tuning_20": {"name": "prompt_tuning", "num_virtual_tokens": 20},
     "prompt_tuning_8": {"name": "prompt_tuning", "num_virtual_tokens": 8},
     "prompt_tuning_4": {"name": "prompt_tuning", "num_virtual_tokens": 4},
-    "p_tuning": {"name": "p_tuning"},  # 20 virtual tokens for every task
+    "p_tuning": {"name": "p_tuning"},  # 4 virtual tokens at 1e-2 for a classifier since 12-03
+    "p_tuning_20": {"name": "p_tuning", "num_virtual_tokens": 20},  # with `:1e-3`: the old default
     "p_tuning_8": {"name": "p_tuning", "num_virtual_tokens": 8},
     # the rows named p_tuning / p_tuning_20 in results/peft_prompt_default (a default briefly 4)
     "p_tuning_4": {"name": "p_tuning", "num_virtual_tokens": 4},
@@ -72,10 +73,12 @@ def dev_halves() -> tuple[Path, Path]:
 
 
 def child(run_name: str, n_train: int) -> dict[str, Any]:
-    """One training run; `run_name` is a STRATEGIES key, optionally `@SEED` (default seed 0)."""
+    """One training run; `run_name` is a STRATEGIES key, optionally `:LR` (a learning rate in
+    place of the strategy's own) and `@SEED` (default seed 0): e.g. `p_tuning_8:3e-3@1`."""
     import tunewise
 
     name, _, seed = run_name.partition("@")
+    name, _, lr = name.partition(":")
 
     cfg = {
         "model": {"name": "minilm", "max_length": 128},
@@ -91,9 +94,10 @@ def child(run_name: str, n_train: int) -> dict[str, Any]:
             "max_train_samples": n_train,
             "max_tokens_per_batch": 2048,
             "num_threads": 2,
+            **({"learning_rate": float(lr)} if lr else {}),
         },
         "eval": {"each_epoch": False, "batch_size": 128},
-        "output_dir": str(WORK / f"run-{name}"),
+        "output_dir": str(WORK / f"run-{name}{lr}"),
         "seed": int(seed or 0),
     }
     result = tunewise.finetune(cfg, overwrite=True)

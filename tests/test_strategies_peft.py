@@ -231,8 +231,8 @@ def test_prompt_tuning_init_text_starts_from_the_text_embeddings(toy_data, tmp_p
 
 def test_default_prompt_length_follows_the_task(toy_data, tmp_path, tiny_bert):
     """Unset, prompt tuning's soft prompt is 4 tokens where the task trains a head of its own and
-    20 for generative tasks; the saved config holds the length used, a set length is kept, and
-    P-tuning keeps 20 everywhere (its shorter prompts lost accuracy)."""
+    20 for generative tasks; the saved config holds the length used, a set length is kept; the
+    same for P-tuning."""
     from tunewise.config import load_config
 
     built, _, _ = build(tiny_bert, toy_data, tmp_path, "prompt_tuning")
@@ -249,4 +249,23 @@ def test_default_prompt_length_follows_the_task(toy_data, tmp_path, tiny_bert):
     }
     assert load_config(chosen).strategy.num_virtual_tokens == 7
     p_tuning = {**base, "task": "classification", "strategy": "p_tuning"}
-    assert load_config(p_tuning).strategy.num_virtual_tokens == 20
+    assert load_config(p_tuning).strategy.num_virtual_tokens == 4
+    assert load_config({**p_tuning, "task": "instruction"}).strategy.num_virtual_tokens == 20
+
+
+def test_p_tuning_learning_rate_follows_the_task(toy_data, tmp_path, tiny_bert, tiny_llama):
+    """P-tuning's default rate is 1e-2 where the task trains a head (the head trains at the
+    prompt's rate) and peft's 1e-3 for a generative model; tune's space covers both."""
+    from transformers import AutoModelForCausalLM
+
+    from tunewise.strategies.p_tuning import PTuningOptions, PTuningStrategy
+
+    built, _, _ = build(tiny_bert, toy_data, tmp_path, "p_tuning")
+    assert built.strategy.details["num_virtual_tokens"] == 4
+    assert built.strategy.default_learning_rate(4000) == pytest.approx(1e-2)
+    generative = PTuningStrategy(PTuningOptions())
+    generative.apply(AutoModelForCausalLM.from_pretrained(tiny_llama), [])
+    assert generative.details["num_virtual_tokens"] == 20
+    assert generative.default_learning_rate(4000) == pytest.approx(1e-3)
+    space = PTuningStrategy.default_search_space()["training.learning_rate"]
+    assert space["low"] < 1e-3 and space["high"] > 1e-2

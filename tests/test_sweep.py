@@ -132,7 +132,8 @@ def test_entries_keep_their_own_defaults_and_the_options_the_user_set(
     tiny_bert, toy_data, tmp_path
 ):
     """LoRA's rank 8 (the default base strategy) must not become LoRA-FA's; a prompt length
-    resolved for prompt tuning must not become P-tuning's; an option the user set carries."""
+    resolved for prompt tuning must not become prefix tuning's; an option the user set
+    carries."""
     from tunewise.config import load_config
     from tunewise.sweep import base_config, entry_config
 
@@ -147,5 +148,5 @@ def test_entries_keep_their_own_defaults_and_the_options_the_user_set(
     raw["strategy"] = {"name": "prompt_tuning"}
     base, start = base_config(raw)
     assert base.strategy.num_virtual_tokens == 4  # resolved for a classifier
-    entry = load_config(entry_config(start, "p_tuning", tmp_path / "pt"))
+    entry = load_config(entry_config(start, "prefix_tuning", tmp_path / "pt"))
     assert entry.strategy.num_virtual_tokens == 20

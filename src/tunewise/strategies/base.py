@@ -105,10 +105,15 @@ class Strategy(ABC):
         self.options = options
         self.details: dict[str, Any] = {}  # what apply() decided, for the manifest
 
+    def reference_learning_rate(self) -> float:
+        """The rate for a run of `lr_reference_steps`; a strategy whose rate depends on what
+        `apply` found (a task head or not) overrides this."""
+        return self.base_learning_rate
+
     def default_learning_rate(self, total_steps: int) -> float:
         scale = math.sqrt(self.lr_reference_steps / max(total_steps, 1))
         scale = min(max(scale, 1.0), self.lr_max_scale)
-        return float(f"{self.base_learning_rate * scale:.3g}")
+        return float(f"{self.reference_learning_rate() * scale:.3g}")
 
     @classmethod
     def default_search_space(cls) -> dict[str, dict[str, Any]]:

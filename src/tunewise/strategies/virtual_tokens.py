@@ -116,6 +116,27 @@ class VirtualTokenStrategy(Strategy):
 
     # the default length where the task trains a head of its own (`num_virtual_tokens: null`)
     tokens_with_head: ClassVar[int] = TOKENS_GENERATIVE
+    # the reference learning rate where the task trains a head of its own (the head trains at
+    # the prompt's rate); None: `base_learning_rate` for every task
+    learning_rate_with_head: ClassVar[float | None] = None
+
+    def reference_learning_rate(self) -> float:
+        if self.learning_rate_with_head and self.details.get("head"):
+            return self.learning_rate_with_head
+        return self.base_learning_rate
+
+    @classmethod
+    def default_search_space(cls) -> dict[str, dict[str, Any]]:
+        """As every strategy's, with the learning rate's range covering both reference rates."""
+        space = super().default_search_space()
+        if cls.learning_rate_with_head:
+            rates = (cls.base_learning_rate, cls.learning_rate_with_head)
+            space["training.learning_rate"] = {
+                "type": "loguniform",
+                "low": float(f"{min(rates) / 3:.3g}"),
+                "high": float(f"{max(rates) * cls.lr_max_scale * 3:.3g}"),
+            }
+        return space
 
     @classmethod
     def default_virtual_tokens(cls, task_cls: type) -> int:
@@ -168,7 +189,7 @@ class VirtualTokenStrategy(Strategy):
             parent, _, leaf = where.rpartition(".")
             setattr(model.get_submodule(parent) if parent else model, leaf, wrapped)
         train_heads(model, head_modules)
-        self.details = {"num_virtual_tokens": length, "wrapped": path}
+        self.details = {"num_virtual_tokens": length, "wrapped": path, "head": bool(head_modules)}
         return model
 
     def merge(self, model: nn.Module) -> nn.Module:
