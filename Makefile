@@ -58,6 +58,7 @@ bench: setup
 	$(PY) benchmarks/continued_pretraining.py
 	# strategy sweeps (+ the advisor's pick next to the winner); sizes recorded in the results
 	$(PY) benchmarks/sweep_sst2.py --train-samples 1000
+	$(PY) benchmarks/short_prior.py
 	$(PY) benchmarks/sweep_sst2.py --train-samples 4000 --strategies full,frozen,lora,ia3,adapter,prompt_tuning,bitfit,partial
 	$(PY) benchmarks/sweep_sst2.py --case conll --train-samples 1000
 	$(PY) benchmarks/sweep_sst2.py --case instruction --train-samples 300
@@ -65,6 +66,8 @@ bench: setup
 	$(PY) benchmarks/sst2.py --held-out
 	$(PY) benchmarks/peft_speed.py
 	$(PY) benchmarks/peft_speed.py --strategies full,lora,lora_fa --seeds 0,1,2,3,4 --output peft_lora_fa
+	$(PY) benchmarks/peft_speed.py --strategies full,p_tuning --seeds 0,1,2 --output peft_p_tuning_default
+	$(PY) benchmarks/live_memory.py
 	$(PY) benchmarks/sft_speed.py
 	$(PY) benchmarks/sft_speed.py --variants lean,lean_global --output sft_grouping
 	$(PY) benchmarks/ner_vs_hf.py --groupings window,none

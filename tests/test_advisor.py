@@ -45,7 +45,8 @@ def test_tiny_data_on_a_big_model_prefers_parameter_efficient_methods(big_llama)
     rows = recommend(Scenario("classification", 200, big_llama, epochs=10))
     top = order(rows)[:4]
     assert "full" not in top
-    assert top[0] in {"lora", "lora_fa", "adapter", "ia3", "diff_pruning"}
+    # a method that trains a small addition (the prompt methods gain +6 at >= 1B parameters)
+    assert STRATEGIES.get(top[0]).advisor.family in {"reparam", "prompt"}
     full = next(r for r in rows if r["strategy"] == "full")
     assert any("unstable" in why for why in full["reasons"])
     assert full["trainable_params"] > 1_000_000_000
@@ -71,17 +72,20 @@ def test_big_data_on_a_small_model_prefers_full_fine_tuning():
     assert 200 < rows[0]["est_epoch_seconds"] < 1000
 
 
-def test_few_optimizer_steps_favour_the_linear_probe_over_zero_initialised_updates():
-    """Our 1,000-example SST-2 sweep (8 steps): frozen 0.73, LoRA 0.61. With ten times the
-    steps the order flips back to the priors."""
+def test_few_optimizer_steps_use_the_short_run_measurements():
+    """After 15 steps on 1,000 SST-2 examples (benchmarks/short_prior.py, 3 seeds) the linear
+    probe was 1.8 points ahead of full fine-tuning, 9 points behind it with enough steps: the
+    advisor's order follows the short-run measurement for a short run and flips back with ten
+    times the steps; the reason gives the measured gap, above or below."""
     short = recommend(Scenario("classification", 1_000, "minilm", epochs=1))
     long = recommend(Scenario("classification", 1_000, "minilm", epochs=10))
     rank_short = {n: i for i, n in enumerate(order(short))}
     rank_long = {n: i for i, n in enumerate(order(long))}
-    assert rank_short["frozen"] < rank_short["lora"]
-    assert rank_long["lora"] < rank_long["frozen"]
-    lora = next(r for r in short if r["strategy"] == "lora")
-    assert any("optimizer steps" in why for why in lora["reasons"])
+    assert rank_short["frozen"] < rank_short["full"]
+    assert rank_long["full"] < rank_long["frozen"]
+    reasons = {r["strategy"]: " ".join(r["reasons"]) for r in short}
+    assert "optimizer steps" in reasons["frozen"] and "1.8 points above" in reasons["frozen"]
+    assert "14.4 points below" in reasons["diff_pruning"]
 
 
 def test_tight_memory_excludes_what_does_not_fit():

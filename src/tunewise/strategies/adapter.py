@@ -95,7 +95,7 @@ class AdapterStrategy(Strategy):
     base_learning_rate = 1e-3  # Houlsby et al. searched 3e-5…3e-3; small adapters like 1e-3
     advisor = AdvisorFacts(
         prior=-1.5,  # sweep_sst2_4000.json
-        short_prior=-4.8,  # sweep_sst2_1000.json
+        short_prior=-5.0,  # short_prior.json (3 seeds)
         # sweep_sst2_1000.json: 19.3 relative to full's 20 there, scaled to full = 34
         activation_factor=33.0,
         flops_factor=4.0,  # forward 2N + activation gradients 2N

@@ -18,7 +18,7 @@ from typing import Literal
 # The measurements most strategies cite (python benchmarks/sweep_sst2.py re-derives them).
 SST = "benchmarks/results/sst2.json (MFU, activation factor: minilm, SST-2, all 67k examples)"
 SW = "benchmarks/results/sweep_sst2_4000.json (prior: 4,000 examples, one epoch)"
-SW1 = "benchmarks/results/sweep_sst2_1000.json (short prior: 1,000 examples, 8 steps)"
+SW1 = "benchmarks/results/short_prior.json (short prior: 1,000 examples, 15 steps, 3 seeds)"
 
 Family = Literal["full", "reparam", "prompt", "frozen", "selective", "other"]
 
@@ -28,7 +28,8 @@ class AdvisorFacts:
     # Quality: task-metric points below full fine-tuning (SST-2 dev accuracy, minilm, 4,000
     # examples, one epoch, the strategy's default learning rate).
     prior: float | None = None
-    # The same after a short run (1,000 examples, one epoch = 8 token-budget steps); used when a
+    # The same after a short run (1,000 examples, one epoch = 15 token-budget steps, mean of 3
+    # seeds; benchmarks/short_prior.py); used when a
     # run has fewer than the advisor's SHORT_RUN_STEPS optimizer steps.
     short_prior: float | None = None
     # Activation memory per (token in a batch × layer × hidden unit), in fp32 words.

@@ -25,7 +25,7 @@ class BitFitStrategy(Strategy):
     base_learning_rate = 1e-3
     advisor = AdvisorFacts(
         prior=-4.5,  # sweep_sst2_4000.json
-        short_prior=-15.2,  # sweep_sst2_1000.json
+        short_prior=-8.3,  # short_prior.json (3 seeds)
         activation_factor=29.0,  # sst2.json
         flops_factor=4.0,  # forward 2N + activation gradients 2N; bias gradients are tiny
         mfu=0.720,  # sst2.json

@@ -46,7 +46,7 @@ class IA3Strategy(Strategy):
     base_learning_rate = 3e-3  # T-Few (Liu et al. 2022) trained (IA)³ at 3e-3
     advisor = AdvisorFacts(
         prior=-1.5,  # sweep_sst2_4000.json (was -4, a guess, before the sweep)
-        short_prior=-4.4,  # sweep_sst2_1000.json
+        short_prior=2.3,  # short_prior.json (3 seeds)
         # sweep_sst2_1000.json: 22.5 relative to full's 20 there, scaled to full = 34
         activation_factor=38.0,
         flops_factor=4.0,  # forward 2N + activation gradients 2N

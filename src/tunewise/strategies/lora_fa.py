@@ -20,7 +20,7 @@ from tunewise.artifacts import KEEP_FROZEN
 from tunewise.strategies.advisor_facts import SW, AdvisorFacts
 from tunewise.strategies.lora import LoraOptions, LoraStrategy
 
-SW1_FA = "benchmarks/results/sweep_sst2_1000_lora_fa.json (short prior: beside LoRA, 8 steps)"
+SW1_FA = "benchmarks/results/short_prior.json (short prior: 3 seeds)"
 PAIRS = "benchmarks/results/peft_lora_fa.json (full, LoRA, LoRA-FA side by side, 5 seeds)"
 
 
@@ -41,9 +41,8 @@ class LoraFAStrategy(LoraStrategy):
         # LoRA's -0.7 (sweep): LoRA-FA - LoRA, 5 seeds, was +0.2 (tuning half) / -0.2 (report
         # half), no difference measured
         prior=-0.7,
-        # LoRA's -13.4 plus LoRA-FA - LoRA after 8 steps (0.509 vs 0.744, one seed): with A
-        # fixed and B starting at zero, the update grows slowly, so short runs should use LoRA
-        short_prior=-36.9,
+        # short_prior.json, 3 seeds (one seed, 0.509, had put it 23.5 points under LoRA)
+        short_prior=-0.3,
         # full's 34 (full.py) plus what full's gradients and Adam moments (271 MB) do not
         # explain of its peak's lead (median 273 MB at 2,048 tokens × 6 × 384 × 4 B = 18.9 MB)
         activation_factor=34.0,

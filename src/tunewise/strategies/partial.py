@@ -25,7 +25,7 @@ class PartialStrategy(Strategy):
     base_learning_rate = 1e-4
     advisor = AdvisorFacts(
         prior=-3.0,  # sweep_sst2_4000.json
-        short_prior=-5.6,  # sweep_sst2_1000.json
+        short_prior=-2.3,  # short_prior.json (3 seeds)
         activation_factor=27.0,  # sst2.json
         mfu=0.758,  # sst2.json
         family="selective",
