@@ -25,12 +25,12 @@ Family = Literal["full", "reparam", "prompt", "frozen", "selective", "other"]
 
 @dataclass(frozen=True)
 class AdvisorFacts:
-    # Quality: task-metric points below full fine-tuning (SST-2 dev accuracy, minilm, 4,000
-    # examples, one epoch, the strategy's default learning rate).
+    # Quality: task-metric points against full fine-tuning, negative below it (SST-2 dev
+    # accuracy, minilm, 4,000 examples, one epoch, the strategy's default learning rate).
     prior: float | None = None
     # The same after a short run (1,000 examples, one epoch = 15 token-budget steps, mean of 3
-    # seeds; benchmarks/short_prior.py); used when a
-    # run has fewer than the advisor's SHORT_RUN_STEPS optimizer steps.
+    # seeds; benchmarks/short_prior.py); used when a run has fewer than the advisor's
+    # SHORT_RUN_STEPS optimizer steps.
     short_prior: float | None = None
     # Activation memory per (token in a batch × layer × hidden unit), in fp32 words.
     activation_factor: float | None = None
