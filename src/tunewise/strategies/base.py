@@ -105,6 +105,11 @@ class Strategy(ABC):
         self.options = options
         self.details: dict[str, Any] = {}  # what apply() decided, for the manifest
 
+    @classmethod
+    def reference_learning_rates(cls) -> tuple[float, ...]:
+        """Every rate `reference_learning_rate` may return (tune's default space spans them)."""
+        return (cls.base_learning_rate,)
+
     def reference_learning_rate(self) -> float:
         """The rate for a run of `lr_reference_steps`; a strategy whose rate depends on what
         `apply` found (a task head or not) overrides this."""
@@ -121,12 +126,12 @@ class Strategy(ABC):
         distribution): the learning rate from a third of this strategy's reference rate to
         three times its largest short-run rate, and the batch size. Strategies add their own
         capacity knob (LoRA rank, adapter width, ...)."""
-        lr = cls.base_learning_rate
+        rates = cls.reference_learning_rates()
         return {
             "training.learning_rate": {
                 "type": "loguniform",
-                "low": float(f"{lr / 3:.3g}"),
-                "high": float(f"{lr * cls.lr_max_scale * 3:.3g}"),
+                "low": float(f"{min(rates) / 3:.3g}"),
+                "high": float(f"{max(rates) * cls.lr_max_scale * 3:.3g}"),
             },
             "training.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
         }

@@ -126,17 +126,9 @@ class VirtualTokenStrategy(Strategy):
         return self.base_learning_rate
 
     @classmethod
-    def default_search_space(cls) -> dict[str, dict[str, Any]]:
-        """As every strategy's, with the learning rate's range covering both reference rates."""
-        space = super().default_search_space()
-        if cls.learning_rate_with_head:
-            rates = (cls.base_learning_rate, cls.learning_rate_with_head)
-            space["training.learning_rate"] = {
-                "type": "loguniform",
-                "low": float(f"{min(rates) / 3:.3g}"),
-                "high": float(f"{max(rates) * cls.lr_max_scale * 3:.3g}"),
-            }
-        return space
+    def reference_learning_rates(cls) -> tuple[float, ...]:
+        with_head = (cls.learning_rate_with_head,) if cls.learning_rate_with_head else ()
+        return (cls.base_learning_rate, *with_head)
 
     @classmethod
     def default_virtual_tokens(cls, task_cls: type) -> int:
