@@ -19,7 +19,15 @@ counted from the model and the optimizer. Per strategy:
   peft_speed.py's: the profiler's own records would raise them here.
 
 The ratio of two strategies' floors is what their peak memory ratio tends to as the allocator's
-share goes to zero. Results: benchmarks/results/live_memory.{json,md}.
+share goes to zero. Two lower bounds on that ratio, against full fine-tuning's run:
+
+- `no_activations`: both floors without their activations (everything else as measured): the
+  ratio if a strategy kept exactly as many activations as full fine-tuning and both kept none;
+- `torch_only`: both floors with the resident memory before training cut to `torch_import_mb`
+  (the process's resident memory after `import torch`, before anything else), activations as
+  measured: the ratio if the libraries, data and weights cost nothing.
+
+Results: benchmarks/results/live_memory.{json,md}.
 """
 
 from __future__ import annotations
@@ -61,6 +69,8 @@ def _live_peak(prof: Any) -> tuple[float, dict[str, float]]:
 
 def child(name: str, n_train: int) -> dict[str, Any]:
     import torch
+
+    torch_import = status_mb("VmRSS")
     import transformers
     from torch.optim.optimizer import register_optimizer_step_post_hook
     from torch.profiler import ProfilerActivity, profile
@@ -113,7 +123,23 @@ def child(name: str, n_train: int) -> dict[str, Any]:
         "live_peak_mb": round(live, 1),
         "live_at_peak": parts,
         "floor_mb": round(state["before"] + live, 1),
+        "torch_import_mb": round(torch_import, 1),
         "real_tokens_per_second": result["real_tokens_per_second"],  # slowed by the profiler
+    }
+
+
+def bounds(run: dict[str, Any], full: dict[str, Any]) -> dict[str, float]:
+    """`run`'s floor over `full`'s with no activations in either, and with only torch resident."""
+
+    def without_activations(r: dict[str, Any]) -> float:
+        return r["floor_mb"] - r["live_at_peak"].get("activation", 0.0)
+
+    def torch_only(r: dict[str, Any]) -> float:
+        return r["floor_mb"] - r["resident_before_mb"] + r["torch_import_mb"]
+
+    return {
+        "no_activations": round(without_activations(run) / without_activations(full), 3),
+        "torch_only": round(torch_only(run) / torch_only(full), 3),
     }
 
 
@@ -128,16 +154,27 @@ def markdown(out: dict[str, Any]) -> str:
         f"--strategies {','.join(r['strategy'] for r in runs)}`.",
         "",
         "| strategy | resident before training MB | optimizer state MB "
-        "| live peak MB (by category) | floor MB | × full |",
-        "|---|---|---|---|---|---|",
+        "| live peak MB (by category) | floor MB | × full | × full, no activations "
+        "| × full, only torch resident |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         parts = ", ".join(f"{k} {v:,.0f}" for k, v in r["live_at_peak"].items() if v >= 1)
+        b = bounds(r, full)
         lines.append(
             f"| {r['strategy']} | {r['resident_before_mb']:,.0f} | {r['optimizer_state_mb']:,.0f} "
             f"| {r['live_peak_mb']:,.0f} ({parts}) | {r['floor_mb']:,.0f} "
-            f"| {r['floor_mb'] / full['floor_mb']:.2f} |"
+            f"| {r['floor_mb'] / full['floor_mb']:.2f} | {b['no_activations']:.2f} "
+            f"| {b['torch_only']:.2f} |"
         )
+    torch_mb = ", ".join(f"{r['torch_import_mb']:,.0f}" for r in runs)
+    lines += [
+        "",
+        f"Resident memory after `import torch` alone: {torch_mb} MB. The last two columns are "
+        "the floor ratio with neither run keeping any activation (the lowest a strategy that "
+        "keeps as many activations as full fine-tuning can reach, however small they get), and "
+        "with nothing resident before training but torch itself (activations as measured).",
+    ]
     return "\n".join(lines) + "\n"
 
 
