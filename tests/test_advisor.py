@@ -45,20 +45,48 @@ def test_tiny_data_on_a_big_model_prefers_parameter_efficient_methods(big_llama)
     rows = recommend(Scenario("classification", 200, big_llama, epochs=10))
     top = order(rows)[:4]
     assert "full" not in top
-    # a method that trains a small addition (the prompt methods gain +6 at >= 1B parameters)
-    assert STRATEGIES.get(top[0]).advisor.family in {"reparam", "prompt"}
+    # a method that trains a small addition to every layer leads (LoRA family, adapters, IA3)
+    assert STRATEGIES.get(top[0]).advisor.family == "reparam"
     full = next(r for r in rows if r["strategy"] == "full")
     assert any("unstable" in why for why in full["reasons"])
     assert full["trainable_params"] > 1_000_000_000
     lora = next(r for r in rows if r["strategy"] == "lora")
     assert lora["trainable_params"] < full["trainable_params"] / 50
     assert lora["est_peak_memory_gb"] < full["est_peak_memory_gb"]
-    # at ≥1B parameters prompt tuning is credited (Lester et al.) …
+    # at ~1B parameters prompt tuning is credited with about half its gap (Lester et al.) …
     prompt = next(r for r in rows if r["strategy"] == "prompt_tuning")
-    assert any("approaches full" in why for why in prompt["reasons"])
+    assert any("close ~5" in why and "Lester" in why for why in prompt["reasons"])
     # … and bitfit is impossible on a model without biases, said so, ranked last
     bitfit = next(r for r in rows if r["strategy"] == "bitfit")
     assert bitfit["trainable_params"] is None and "bias" in bitfit["reasons"][0]
+
+
+def test_prompt_methods_close_their_gap_with_scale_but_never_pass_full(big_llama, tmp_path):
+    """Lester et al. 2021: the gap closes with scale and is gone near 10B. The credit is a share
+    of each method's own measured gap, so it grows with the model and stops at full's level (a
+    flat bonus put 4-token prompt tuning above full fine-tuning at 1B)."""
+    from transformers import LlamaConfig
+
+    from tunewise.advisor.rank import prompt_gap_closed
+
+    shares = [prompt_gap_closed(n) for n in (22_000_000, 100_000_000, 10**9, 10**10, 7 * 10**10)]
+    assert shares[:2] == [0.0, 0.0] and shares[3:] == [1.0, 1.0]
+    assert 0.45 < shares[2] < 0.55
+    LlamaConfig(
+        vocab_size=32000,
+        hidden_size=5120,
+        num_hidden_layers=40,
+        num_attention_heads=40,
+        intermediate_size=13824,
+    ).save_pretrained(tmp_path)
+
+    def scores(model: str) -> dict[str, float]:
+        rows = recommend(Scenario("classification", 50_000, model), ["full", *PROMPT_METHODS])
+        return {r["strategy"]: r["score"] for r in rows}
+
+    small, one_b, thirteen_b = scores("minilm"), scores(big_llama), scores(str(tmp_path))
+    for name in PROMPT_METHODS:
+        assert small[name] < one_b[name] < thirteen_b[name] <= thirteen_b["full"], name
 
 
 def test_big_data_on_a_small_model_prefers_full_fine_tuning():
