@@ -61,6 +61,13 @@ STRATEGIES = {
     "diff_pruning": {"name": "diff_pruning"},
     "partial": {"name": "partial"},
     "frozen": {"name": "frozen"},
+    "lora_gc": {"name": "lora"},  # with training.gradient_checkpointing (TRAINING below)
+    "full_gc": {"name": "full"},
+}
+# training settings a run adds to the job's own
+TRAINING = {
+    "lora_gc": {"gradient_checkpointing": True},
+    "full_gc": {"gradient_checkpointing": True},
 }
 
 
@@ -95,6 +102,7 @@ def child(run_name: str, n_train: int) -> dict[str, Any]:
             "max_tokens_per_batch": 2048,
             "num_threads": 2,
             **({"learning_rate": float(lr)} if lr else {}),
+            **TRAINING.get(name, {}),
         },
         "eval": {"each_epoch": False, "batch_size": 128},
         "output_dir": str(WORK / f"run-{name}{lr}"),
