@@ -22,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from tunewise.errors import ConfigError, did_you_mean
+from tunewise.config_errors import format_validation_error
+from tunewise.config_source import apply_override, read_yaml
+from tunewise.errors import ConfigError
 from tunewise.prepare_options import PrepareConfig
 from tunewise.tracking.options import TrackingConfig
 from tunewise.tune.options import TuneConfig
@@ -256,11 +258,11 @@ def load_config(
     where = "config"
     if isinstance(source, (str, Path)):
         where = str(source)
-        raw = _read_yaml(Path(source))
+        raw = read_yaml(source)
     else:
         raw = copy.deepcopy(dict(source))
     for item in overrides or []:
-        _apply_override(raw, item)
+        apply_override(raw, item)
     return validate_config(raw, where)
 
 
@@ -322,101 +324,6 @@ def _validate_section(model: type[BaseModel], data: dict, prefix: str, where: st
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, where, model, prefix)) from None
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from a file; ConfigError naming the file for anything else."""
-    return _read_yaml(Path(path))
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"Config file '{path}' does not exist (looked from {Path.cwd()}).")
-    if path.is_dir():
-        raise ConfigError(f"Config file '{path}' is a directory; give the YAML file inside it.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"Config file '{path}' is not UTF-8 text (line {line}); re-save it as UTF-8."
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file '{path}' is not valid YAML: {exc}") from None
-    if raw is None:
-        raise ConfigError(f"Config file '{path}' is empty.")
-    if not isinstance(raw, dict):
-        raise ConfigError(f"Config file '{path}' must hold a mapping of sections, not {raw!r}.")
-    return raw
-
-
-def _apply_override(raw: dict[str, Any], item: str) -> None:
-    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (numbers, lists, null)."""
-    key, sep, value = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(
-            f"Override '{item}' must look like key.path=value (e.g. training.epochs=2)."
-        )
-    parts = key.strip().split(".")
-    node = raw
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        elif isinstance(child, str) and part in ("train", "validation", "test"):
-            child = node[part] = {"path": child}
-        elif not isinstance(child, dict):
-            raise ConfigError(f"Override '{item}': '{part}' holds a value, not a section.")
-        node = child
-    try:
-        node[parts[-1]] = yaml.safe_load(value)
-    except yaml.YAMLError:
-        node[parts[-1]] = value
-
-
-def format_validation_error(
-    exc: ValidationError, where: str, model: type[BaseModel], prefix: str = ""
-) -> str:
-    """One readable line per problem: key path, what is wrong, the value given, a hint."""
-    lines = []
-    for err in exc.errors():
-        loc = [
-            str(p)
-            for p in err["loc"]
-            if str(p) not in ("str", "SplitFile") and not str(p).startswith("function-")
-        ]
-        loc = [p for p in loc if p not in ("list[str]", "dict[str,str]", "is-instance")]
-        path = ".".join(([prefix] if prefix else []) + loc) or prefix or "(top level)"
-        if err["type"] == "extra_forbidden":
-            hint = did_you_mean(loc[-1], _fields_at(model, loc[:-1]))
-            lines.append(f"unknown key '{path}'{hint}")
-        elif err["type"] == "missing":
-            lines.append(f"missing required key '{path}'")
-        elif not loc:  # a check across keys: its message names them (the input is everything)
-            lines.append(str(err["msg"]).removeprefix("Value error, "))
-        else:
-            lines.append(f"'{path}': {err['msg']} (got {err.get('input')!r})")
-    unique = list(dict.fromkeys(lines))
-    return f"Invalid config ({where}): " + "; ".join(unique) + "."
-
-
-def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """Field names of the section at `loc`, for did-you-mean hints."""
-    current: Any = model
-    for part in loc:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        current = next(
-            (
-                a
-                for a in getattr(annotation, "__args__", (annotation,))
-                if hasattr(a, "model_fields")
-            ),
-            annotation,
-        )
-    return list(getattr(current, "model_fields", {}))
 
 
 def save_config(cfg: Config, path: Path) -> None:

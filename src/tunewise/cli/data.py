@@ -69,7 +69,7 @@ def prepare(
         options["clean"] = "all" if clean == "all" else [s.strip() for s in clean.split(",")]
     try:
         if config:
-            from tunewise.config import read_yaml
+            from tunewise.config_source import read_yaml
 
             extra = read_yaml(config)
             section = extra.get("prepare", extra)

@@ -167,7 +167,7 @@ class _Clock:
 def _options(options: PrepareConfig | dict[str, Any] | None) -> PrepareConfig:
     from pydantic import ValidationError
 
-    from tunewise.config import format_validation_error
+    from tunewise.config_errors import format_validation_error
     from tunewise.errors import ConfigError
 
     if isinstance(options, PrepareConfig):

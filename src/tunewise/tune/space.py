@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tunewise.config import Config, format_validation_error, load_config
+from tunewise.config import Config, load_config
+from tunewise.config_errors import format_validation_error
 from tunewise.errors import ConfigError
 from tunewise.tune.options import Distribution
 
