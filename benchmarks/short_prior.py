@@ -2,6 +2,7 @@
 
     python benchmarks/short_prior.py                            # every strategy, seeds 0-2
     python benchmarks/short_prior.py --strategies full,lora --seeds 0,1
+    python benchmarks/short_prior.py --case bbc                 # out of sample (below)
 
 sweep_sst2.py's 1,000-example SST-2 case (minilm, 2,048-token batches, one epoch: 15 steps, each
 strategy's default learning rate for that many steps), scored on the whole SST-2 dev set, each
@@ -9,6 +10,12 @@ strategy's default learning rate for that many steps), scored on the whole SST-2
 0.541, 0.747 and 0.767 on seeds 0-2. Per strategy: the mean accuracy and its difference from full
 fine-tuning's mean in points, which is what `AdvisorFacts.short_prior` holds. Results:
 benchmarks/results/short_prior.{json,md}.
+
+`--case bbc` is the out-of-sample check of those priors: the same job on BBC News topics
+(sweep_sst2.py's case: 5 classes, long texts cut to 128 tokens, tune_bbc.py's seeded split,
+scored on its validation part), which no prior was measured on. It also records the advisor's
+order for the job (`tunewise recommend` on the training file) and its Spearman correlation with
+the measured means (results: short_prior_bbc.{json,md}). On SST-2 that correlation is in-sample.
 """
 
 from __future__ import annotations
@@ -30,14 +37,22 @@ DEFAULT = (
 )
 
 
-def child(run: str) -> dict[str, Any]:
+N_TRAIN = 1000
+IN_SAMPLE = {"sst2": "; in-sample: the priors are these measurements"}
+DATA = {
+    "sst2": "SST-2 training sentences, scored on the whole dev set",
+    "bbc": "BBC News training articles (128 tokens), scored on the validation split",
+}
+
+
+def child(run: str, case: str) -> dict[str, Any]:
     import tunewise
     from sweep_sst2 import case_config  # benchmarks/ is on sys.path
 
     name, _, seed = run.partition("@")
-    cfg, _, _ = case_config("sst2", 1000, 2048)
+    cfg, _, _ = case_config(case, N_TRAIN, 2048)
     cfg = copy.deepcopy(cfg)
-    cfg.update(seed=int(seed), strategy={"name": name}, output_dir=str(WORK / run))
+    cfg.update(seed=int(seed), strategy={"name": name}, output_dir=str(WORK / case / run))
     result = tunewise.finetune(cfg, overwrite=True)
     return {
         "strategy": name,
@@ -48,14 +63,31 @@ def child(run: str) -> dict[str, Any]:
     }
 
 
+def advisor_check(case: str, names: list[str], summary: list[dict[str, Any]]) -> dict[str, Any]:
+    """The advisor's order for this job and its Spearman correlation with the measured means."""
+    from scipy.stats import spearmanr
+
+    from sweep_sst2 import case_config
+    from tunewise import api
+
+    cfg, task, train_file = case_config(case, N_TRAIN, 2048)
+    advice = api.recommend(task, cfg["model"]["name"], train_size=N_TRAIN, data=train_file)
+    advised = [a["strategy"] for a in advice if a["strategy"] in names]
+    measured = [r["strategy"] for r in sorted(summary, key=lambda r: -r["mean"])]
+    rho = spearmanr([measured.index(n) for n in advised], list(range(len(advised))))[0]
+    return {"advisor_order": advised, "measured_order": measured, "spearman": round(float(rho), 3)}
+
+
 def markdown(out: dict[str, Any]) -> str:
     rows = out["summary"]
+    title = {"sst2": "SST-2", "bbc": "BBC News topics (out of sample)"}[out.get("case", "sst2")]
+    case = f"--case {out['case']} " if out.get("case", "sst2") != "sst2" else ""
     lines = [
-        "# Short-run accuracy per strategy: SST-2, minilm, 1,000 examples",
+        f"# Short-run accuracy per strategy: {title}, minilm, 1,000 examples",
         "",
         f"{out['setup']}. Load average {out['load_average']['start']} at the start, "
         f"{out['load_average']['end']} at the end. Command: `python benchmarks/short_prior.py "
-        f"--seeds {out['seeds']}`.",
+        f"{case}--seeds {out['seeds']}`.",
         "",
         "| strategy | accuracy per seed | mean | points vs full | lr | steps |",
         "|---|---|---|---|---|---|",
@@ -66,6 +98,16 @@ def markdown(out: dict[str, Any]) -> str:
             f"| {r['strategy']} | {per_seed} | {r['mean']:.4f} | {r['vs_full']:+.1f} "
             f"| {r['learning_rate']:g} | {r['steps']} |"
         )
+    check = out.get("advisor")
+    if check:
+        lines += [
+            "",
+            f"Measured order (means): {', '.join(check['measured_order'])}.",
+            "",
+            f"Advisor's order for this job: {', '.join(check['advisor_order'])} (Spearman "
+            f"{check['spearman']:+.3f} with the measured order"
+            f"{IN_SAMPLE.get(out.get('case', 'sst2'), '')}).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -74,17 +116,20 @@ def main() -> None:
     parser.add_argument("--strategies", default=DEFAULT)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--output", default="short_prior")
+    parser.add_argument("--case", choices=["sst2", "bbc"], default="sst2")
+    parser.add_argument("--output", default=None, help="default: short_prior[_bbc]")
     args = parser.parse_args()
     if args.child:
-        report_child(child(args.child))
+        report_child(child(args.child, args.case))
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = args.strategies.split(",")
     if "full" not in names:
         names.insert(0, "full")
     start = round(os.getloadavg()[0], 2)
-    runs = run_children(__file__, [f"{n}@{s}" for n in names for s in args.seeds.split(",")], [])
+    runs = run_children(
+        __file__, [f"{n}@{s}" for n in names for s in args.seeds.split(",")], ["--case", args.case]
+    )
     by_name = {n: [r for r in runs if r["strategy"] == n] for n in names}
     full = mean(r["accuracy"] for r in by_name["full"])
     summary = [
@@ -101,14 +146,17 @@ def main() -> None:
     out = {
         "benchmark": "short-run accuracy per strategy (the advisor's short priors)",
         "setup": (
-            f"{os.cpu_count()} CPU cores, 1,000 SST-2 training sentences, 2,048-token batches, "
-            f"1 epoch, each strategy's defaults, whole dev set; {time.strftime('%Y-%m-%d')}"
+            f"{os.cpu_count()} CPU cores, 1,000 {DATA[args.case]}, 2,048-token batches, "
+            f"1 epoch, each strategy's defaults; {time.strftime('%Y-%m-%d')}"
         ),
+        "case": args.case,
         "seeds": args.seeds,
         "runs": runs,
         "summary": summary,
+        "advisor": advisor_check(args.case, names, summary),
     }
-    write_results(args.output, out, start, markdown)
+    suffix = "" if args.case == "sst2" else f"_{args.case}"
+    write_results(args.output or f"short_prior{suffix}", out, start, markdown)
 
 
 if __name__ == "__main__":

@@ -20,21 +20,25 @@ PROMPT_METHODS = {n for n in STRATEGIES.names() if STRATEGIES.get(n).advisor.fam
 KEYS = {"strategy", "trainable_params", "est_peak_memory_gb", "est_epoch_seconds", "reasons"}
 
 
-@pytest.fixture(scope="module")
-def big_llama(tmp_path_factory):
-    """A config-only ~1.2B-parameter LLaMA (no weights: the advisor builds it on meta)."""
+def config_only_llama(directory, hidden: int, layers: int, heads: int, kv: int, mlp: int) -> str:
+    """A LLaMA of the given sizes as a config alone (no weights: the advisor builds it on meta)."""
     from transformers import LlamaConfig
 
-    directory = tmp_path_factory.mktemp("big-llama")
     LlamaConfig(
         vocab_size=32000,
-        hidden_size=2048,
-        num_hidden_layers=22,
-        num_attention_heads=32,
-        num_key_value_heads=4,
-        intermediate_size=5632,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=mlp,
     ).save_pretrained(directory)
     return str(directory)
+
+
+@pytest.fixture(scope="module")
+def big_llama(tmp_path_factory):
+    """~1.1B parameters (TinyLlama's shape)."""
+    return config_only_llama(tmp_path_factory.mktemp("big-llama"), 2048, 22, 32, 4, 5632)
 
 
 def order(rows) -> list[str]:
@@ -65,26 +69,18 @@ def test_prompt_methods_close_their_gap_with_scale_but_never_pass_full(big_llama
     """Lester et al. 2021: the gap closes with scale and is gone near 10B. The credit is a share
     of each method's own measured gap, so it grows with the model and stops at full's level (a
     flat bonus put 4-token prompt tuning above full fine-tuning at 1B)."""
-    from transformers import LlamaConfig
-
     from tunewise.advisor.rank import prompt_gap_closed
 
     shares = [prompt_gap_closed(n) for n in (22_000_000, 100_000_000, 10**9, 10**10, 7 * 10**10)]
     assert shares[:2] == [0.0, 0.0] and shares[3:] == [1.0, 1.0]
     assert 0.45 < shares[2] < 0.55
-    LlamaConfig(
-        vocab_size=32000,
-        hidden_size=5120,
-        num_hidden_layers=40,
-        num_attention_heads=40,
-        intermediate_size=13824,
-    ).save_pretrained(tmp_path)
+    huge = config_only_llama(tmp_path, 5120, 40, 40, 40, 13824)  # ~13B, LLaMA-2-13B's shape
 
     def scores(model: str) -> dict[str, float]:
         rows = recommend(Scenario("classification", 50_000, model), ["full", *PROMPT_METHODS])
         return {r["strategy"]: r["score"] for r in rows}
 
-    small, one_b, thirteen_b = scores("minilm"), scores(big_llama), scores(str(tmp_path))
+    small, one_b, thirteen_b = scores("minilm"), scores(big_llama), scores(huge)
     for name in PROMPT_METHODS:
         assert small[name] < one_b[name] < thirteen_b[name] <= thirteen_b["full"], name
 
