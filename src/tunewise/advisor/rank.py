@@ -109,7 +109,7 @@ def rules(name: str, sc: Scenario, task_cls: type, size: estimate.Sizes) -> list
         )
     if short_run and measured is not None:
         add(
-            measured - (facts.prior or 0.0),
+            measured - prior,
             f"only ~{steps} optimizer steps: after 15 steps on 1,000 SST-2 examples (3 seeds) "
             f"{name} ended {abs(measured):.1f} points "
             f"{'below' if measured < 0 else 'above'} full fine-tuning",
