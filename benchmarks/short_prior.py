@@ -65,17 +65,14 @@ def child(run: str, case: str) -> dict[str, Any]:
 
 def advisor_check(case: str, names: list[str], summary: list[dict[str, Any]]) -> dict[str, Any]:
     """The advisor's order for this job and its Spearman correlation with the measured means."""
-    from scipy.stats import spearmanr
-
-    from sweep_sst2 import case_config
-    from tunewise import api
+    from sweep_sst2 import advisor_vs_measured, case_config
 
     cfg, task, train_file = case_config(case, N_TRAIN, 2048)
-    advice = api.recommend(task, cfg["model"]["name"], train_size=N_TRAIN, data=train_file)
-    advised = [a["strategy"] for a in advice if a["strategy"] in names]
     measured = [r["strategy"] for r in sorted(summary, key=lambda r: -r["mean"])]
-    rho = spearmanr([measured.index(n) for n in advised], list(range(len(advised))))[0]
-    return {"advisor_order": advised, "measured_order": measured, "spearman": round(float(rho), 3)}
+    _, advised, rho = advisor_vs_measured(
+        task, cfg["model"]["name"], N_TRAIN, train_file, names, measured
+    )
+    return {"advisor_order": advised, "measured_order": measured, "spearman": rho}
 
 
 def markdown(out: dict[str, Any]) -> str:

@@ -89,6 +89,25 @@ def case_config(case: str, train_samples: int, max_tokens: int) -> tuple[dict, s
     return cfg, cfg["task"]["type"], cfg["data"]["train"]
 
 
+def advisor_vs_measured(
+    task: str, model: str, train_size: int, train_file: str, names: list[str], measured: list[str]
+) -> tuple[list[dict], list[str], float | None]:
+    """The advisor's rows for the job (best first, among `names`), its order over the measured
+    strategies, and that order's Spearman correlation with `measured` (best first; None for
+    fewer than three)."""
+    from tunewise import api
+
+    advice = api.recommend(task, model, train_size=train_size, data=train_file)
+    advice = [a for a in advice if a["strategy"] in names]
+    advised = [a["strategy"] for a in advice if a["strategy"] in measured]
+    if len(measured) <= 2:
+        return advice, advised, None
+    from scipy.stats import spearmanr
+
+    rho = spearmanr([measured.index(n) for n in advised], list(range(len(advised))))
+    return advice, advised, round(float(rho.statistic), 3)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--case", choices=["sst2", "conll", "instruction", "bbc"], default="sst2")
@@ -125,18 +144,10 @@ def main() -> None:
     greater = T.get(task).greater_is_better
     ok = [r for r in rows if r["status"] == "ok" and metric in r["metrics"]]
     ranked = sorted(ok, key=lambda r: r["metrics"][metric], reverse=greater)
-    advice = api.recommend(
-        task, cfg["model"]["name"], train_size=args.train_samples, data=train_file
-    )
-    advice = [a for a in advice if a["strategy"] in names]
     measured = [r["strategy"] for r in ranked]
-    advised = [a["strategy"] for a in advice if a["strategy"] in measured]
-    agreement = None
-    if len(measured) > 2:
-        from scipy.stats import spearmanr
-
-        rho = spearmanr([measured.index(n) for n in advised], list(range(len(advised))))
-        agreement = round(float(rho.statistic), 3)
+    advice, _, agreement = advisor_vs_measured(
+        task, cfg["model"]["name"], args.train_samples, train_file, names, measured
+    )
     result = {
         "case": args.case,
         "rank_correlation_advisor_vs_measured": agreement,
