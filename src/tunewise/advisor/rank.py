@@ -56,12 +56,12 @@ def rules(name: str, sc: Scenario, task_cls: type, size: estimate.Sizes) -> list
     millions = f"{size.total / 1e6:,.0f}M"
     facts = estimate.facts(name)
     family = facts.family
-    measured = facts.short_prior
-    short_run = (
-        steps < SHORT_RUN_STEPS and measured is not None and family != "full" and not token_level
-    )
     prior = cal.DEFAULT_PRIOR if facts.prior is None else facts.prior  # as recommend() scores
-    gap = measured if short_run and measured is not None else prior  # points below full in force
+    # the short-run prior where it replaces the prior (None for a long run or without one)
+    short = facts.short_prior
+    if steps >= SHORT_RUN_STEPS or family == "full" or token_level:
+        short = None
+    gap = prior if short is None else short  # points against full in force
 
     def add(delta: float, why: str) -> None:
         out.append((delta, why))
@@ -107,12 +107,12 @@ def rules(name: str, sc: Scenario, task_cls: type, size: estimate.Sizes) -> list
             "token-level task is far from sentence-level pre-training: frozen token "
             "features do poorly",
         )
-    if short_run and measured is not None:
+    if short is not None:
         add(
-            measured - prior,
+            short - prior,
             f"only ~{steps} optimizer steps: after 15 steps on 1,000 SST-2 examples (3 seeds) "
-            f"{name} ended {abs(measured):.1f} points "
-            f"{'below' if measured < 0 else 'above'} full fine-tuning",
+            f"{name} ended {abs(short):.1f} points "
+            f"{'below' if short < 0 else 'above'} full fine-tuning",
         )
     if getattr(task_cls, "generative", False) and facts.preferred_for_generation:
         add(
